@@ -1,0 +1,88 @@
+"""Capabilities the domain code needs, as protocols. Vendors (Slack, Confluence, Bedrock) and the local
+stand-ins are adapters behind them, picked by settings in :mod:`opsloop.wiring`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .models import Analysis, Classification, Incident, Report, Source, ThreadMessage
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel: str
+    ts: str  # Slack message timestamp; the incident's thread is keyed by it
+    permalink: str = ""
+
+
+class Notifier(Protocol):
+    """The team's chat (Slack)."""
+
+    def post_incident(self, incident: Incident, classification: Classification, analysis: Analysis) -> PostedMessage: ...
+    def update_occurrences(self, message: PostedMessage, incident: Incident, classification: Classification,
+                           analysis: Analysis) -> None: ...
+    def post_in_thread(self, message: PostedMessage, text: str) -> str: ...
+    def mark_resolved(self, message: PostedMessage, incident: Incident, classification: Classification,
+                      analysis: Analysis, resolved_by: str, page_url: str) -> None: ...
+    def fetch_thread(self, message: PostedMessage, limit: int = 200) -> list[ThreadMessage]: ...
+
+
+@dataclass(frozen=True)
+class PublishedPage:
+    page_id: str
+    url: str
+    version: int
+    created: bool  # False when an existing page (same fingerprint) was updated
+
+
+class Wiki(Protocol):
+    """Where people read incident reports (Confluence)."""
+
+    def publish(self, report: Report) -> PublishedPage: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    doc_id: str
+    score: float
+    title: str = ""
+    path: str = ""
+
+
+class Retriever(Protocol):
+    def search(self, query: str, top_k: int = 5) -> list[Hit]: ...
+
+
+class Analyst(Protocol):
+    """Explains an incident from the team's knowledge (Bedrock Agent / KB, or the local extractive one)."""
+
+    def analyze(self, incident: Incident, classification: Classification) -> Analysis: ...
+
+
+class Summarizer(Protocol):
+    """Turns a resolved incident's Slack thread into a structured report."""
+
+    def summarize(self, incident: Incident, classification: Classification, analysis: Analysis,
+                  thread: list[ThreadMessage], resolved_by: str, previous: Report | None) -> Report: ...
+
+
+@dataclass(frozen=True)
+class IngestionStatus:
+    job_id: str
+    status: str  # STARTING | IN_PROGRESS | COMPLETE | FAILED | STOPPED
+    detail: str = ""
+
+
+class KnowledgeIngestion(Protocol):
+    """Makes stored reports searchable (Bedrock KB ingestion job, or the local index)."""
+
+    def start(self, client_token: str) -> IngestionStatus: ...
+    def status(self, job_id: str) -> IngestionStatus: ...
+
+
+__all__ = [
+    "Analyst", "Hit", "IngestionStatus", "KnowledgeIngestion", "Notifier", "PostedMessage", "PublishedPage",
+    "Retriever", "Source", "Summarizer", "Wiki",
+]
