@@ -1,0 +1,16 @@
+"""PublishConfluenceFunction: create the report page, or update the page of the same fingerprint."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from opsloop import wiring
+from opsloop.handler import step
+from opsloop.lifecycle import publish_step
+from opsloop.models import Report
+
+
+@step("publish")
+def handler(event: dict[str, Any]) -> Any:
+    return dataclasses.asdict(publish_step(Report.from_dict(event.get("report")), wiring.wiki()))

@@ -1,0 +1,87 @@
+"""The ``opsloop`` command: the offline lifecycle, fingerprints and knowledge search."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .local.runner import RunError, RunOptions, run
+
+    opts = RunOptions(event=args.event, thread=args.thread, knowledge=args.knowledge, out=args.out,
+                      resolve=args.resolve, reminder_seconds=args.reminder_seconds,
+                      escalation_seconds=args.escalation_seconds, timeout_seconds=args.timeout)
+    try:
+        result = run(opts)
+    except RunError as exc:
+        print(f"opsloop: {exc}", file=sys.stderr)
+        return 2
+    return 0 if result.status in ("SUCCEEDED", "NO_INCIDENT") else 1
+
+
+def _fingerprint(args: argparse.Namespace) -> int:
+    from .fingerprint import run_cli
+
+    if args.file and str(args.file) != "-":
+        with open(args.file, encoding="utf-8", errors="replace") as fh:
+            return run_cli(fh, sys.stdout)
+    return run_cli(sys.stdin, sys.stdout)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .errors import InputError
+    from .retrieval import search_cli
+
+    if not args.knowledge.is_dir():
+        print(f"opsloop: knowledge dir not found: {args.knowledge}", file=sys.stderr)
+        return 2
+    try:
+        if str(args.queries) == "-":
+            return search_cli(args.knowledge, sys.stdin, sys.stdout, args.top)
+        with open(args.queries, encoding="utf-8") as fh:
+            return search_cli(args.knowledge, fh, sys.stdout, args.top)
+    except FileNotFoundError:
+        print(f"opsloop: queries file not found: {args.queries}", file=sys.stderr)
+        return 2
+    except InputError as exc:
+        print(f"opsloop: {exc}", file=sys.stderr)
+        return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="opsloop", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="run opsloop on this machine, without AWS")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    r = local_sub.add_parser("run", help="run the whole incident lifecycle offline (the real state machine)")
+    r.add_argument("--event", type=Path, help="an event from events/ (CloudWatch Logs subscription, CloudWatch "
+                                              "Alarm State Change, or state machine input); default: a bundled sample")
+    r.add_argument("--thread", type=Path, help="JSON list of {user, text} messages discussed in the incident's thread")
+    r.add_argument("--knowledge", type=Path, help="runbooks to search (default: the repository's knowledge/)")
+    r.add_argument("--out", type=Path, default=Path(".opsloop"), help="out dir, kept between runs (default .opsloop)")
+    r.add_argument("--resolve", choices=["auto", "prompt", "never"], default="auto",
+                   help="click Resolve automatically, after Enter, or never (the reminder/escalation path)")
+    r.add_argument("--reminder-seconds", type=int, default=3600, help="wait before the reminder (default 3600)")
+    r.add_argument("--escalation-seconds", type=int, default=14400, help="wait after the reminder (default 14400)")
+    r.add_argument("--timeout", type=float, default=300.0, help="stop the run after this many seconds (default 300)")
+    r.set_defaults(func=_run)
+    f = sub.add_parser("fingerprint", help="print {fingerprint, template} for each log message (one per line)")
+    f.add_argument("file", nargs="?", type=Path, help="messages, one per line (default: stdin)")
+    f.set_defaults(func=_fingerprint)
+    s = sub.add_parser("search", help="search a knowledge dir with JSONL queries")
+    s.add_argument("--knowledge", type=Path, required=True)
+    s.add_argument("--queries", type=Path, required=True, help='JSONL {"id": ..., "text": ...}; - for stdin')
+    s.add_argument("--top", type=int, default=5)
+    s.set_defaults(func=_search)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""Intake: CloudWatch Logs subscription batches and CloudWatch Alarm state changes → incidents.
+
+Per batch: decode (base64 + gzip), redact secrets, drop ignored lines, fingerprint, group, then one
+conditional write per fingerprint in DynamoDB. The write that opens an incident announces it on the
+EventBridge bus ("Incident Opened"); every other occurrence only increments the open incident's counter,
+and at most one Slack update per incident per interval shows the new count.
+
+A bad line never costs the batch: it is counted and skipped. A batch that cannot be decoded at all is
+rejected with InputError (Lambda's async retries then the DLQ keep it visible).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .config import Settings
+from .errors import ConfigError, InputError, TransientError
+from .incidents import IncidentStore, Occurrence, iso
+from .models import Analysis, Classification, Incident
+
+EVENT_SOURCE = "opsloop.intake"
+DETAIL_TYPE = "Incident Opened"
+
+
+@dataclass
+class IntakeResult:
+    lines: int = 0
+    ignored: int = 0
+    bad_lines: int = 0
+    groups: int = 0
+    opened: list[str] = field(default_factory=list)
+    counted: dict[str, int] = field(default_factory=dict)  # incident id -> total occurrences now
+    control: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": self.lines, "ignored": self.ignored, "bad_lines": self.bad_lines, "groups": self.groups,
+                "opened": self.opened, "counted": self.counted, "control": self.control}
+
+
+def service_of(log_group: str) -> str:
+    """'/aws/lambda/orders-api' → 'orders-api'; '/ecs/orders-api' → 'orders-api'."""
+    parts = [p for p in log_group.split("/") if p and p not in ("aws", "lambda", "ecs", "eks", "containerinsights",
+                                                                    "application", "vendedlogs")]
+    return (parts[-1] if parts else log_group or "unknown")[:100]
+
+
+def new_incident_id(fingerprint: str, ts: float) -> str:
+    return f"{datetime.fromtimestamp(ts, tz=timezone.utc):%Y%m%dT%H%M%S}-{fingerprint[:12]}"
+
+
+class _Ignore:
+    def __init__(self, patterns: dict[str, list[str]]) -> None:
+        self._by_group: dict[str, list[re.Pattern[str]]] = {}
+        for group, pats in patterns.items():
+            compiled = []
+            for p in pats:
+                try:
+                    compiled.append(re.compile(p))
+                except re.error as exc:
+                    raise ConfigError(f"OPSLOOP_IGNORE_PATTERNS[{group!r}]: bad regular expression {p!r}: {exc}") from exc
+            self._by_group[group] = compiled
+
+    def __call__(self, group: str, message: str) -> bool:
+        pats = self._by_group.get(group, []) + self._by_group.get("*", [])
+        return any(p.search(message) for p in pats)
+
+
+class Intake:
+    def __init__(self, settings: Settings, store: IncidentStore, events_client: Any,
+                 notifier: Callable[[], Any] | None = None, clock: Callable[[], float] | None = None) -> None:
+        from .redact import compile_extra
+
+        self.s = settings
+        self.store = store
+        self.events = events_client
+        self.notifier = notifier
+        self.clock = clock or __import__("time").time
+        self._ignore = _Ignore(dict(settings.ignore_patterns))
+        self._extra = compile_extra(settings.redact_patterns)
+
+    # -- CloudWatch Logs ------------------------------------------------------------------------
+    def handle_subscription(self, data_b64: str, account: str | None = None, region: str | None = None) -> IntakeResult:
+        from .fingerprint import fingerprint
+        from .logparse import decode_subscription
+        from .redact import redact
+
+        batch = decode_subscription(data_b64, max_message_bytes=self.s.max_message_bytes)
+        result = IntakeResult(control=batch.message_type == "CONTROL_MESSAGE")
+        if result.control:
+            return result
+        result.bad_lines = len(batch.problems)
+        groups: dict[str, dict[str, Any]] = {}
+        for line in batch.lines:
+            result.lines += 1
+            if not line.message.strip():
+                result.bad_lines += 1
+                continue
+            clean = redact(line.message, self._extra).text
+            if self._ignore(batch.log_group, clean):
+                result.ignored += 1
+                continue
+            fp = fingerprint(clean)
+            g = groups.get(fp.fingerprint)
+            if g is None:
+                groups[fp.fingerprint] = g = {"fp": fp, "sample": clean, "level": line.level, "n": 0,
+                                              "first": line.timestamp_ms, "last": line.timestamp_ms,
+                                              "stream": batch.log_stream}
+            g["n"] += 1
+            g["first"] = min(g["first"], line.timestamp_ms)
+            g["last"] = max(g["last"], line.timestamp_ms)
+        result.groups = len(groups)
+        for g in groups.values():
+            fp = g["fp"]
+            incident = Incident(
+                incident_id="", fingerprint=fp.fingerprint, template=fp.template, message=g["sample"],
+                source=batch.log_group, service=service_of(batch.log_group), kind="log",
+                level=(g["level"] or "ERROR").upper(), exception=fp.exception, frames=list(fp.frames),
+                first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
+                log_stream=g["stream"], account=account or batch.owner, region=region,
+            )
+            self._record(incident, g["n"], result)
+        return result
+
+    # -- CloudWatch Alarms ------------------------------------------------------------------------
+    def handle_alarm(self, event: dict[str, Any]) -> IntakeResult:
+        from .fingerprint import fingerprint
+        from .redact import redact
+
+        detail = event.get("detail")
+        if not isinstance(detail, dict) or not isinstance(detail.get("state"), dict):
+            raise InputError("CloudWatch Alarm State Change event without detail.state")
+        result = IntakeResult()
+        if detail["state"].get("value") != "ALARM":
+            result.ignored = 1
+            return result
+        name = str(detail.get("alarmName") or "unnamed-alarm")[:255]
+        reason = redact(str(detail["state"].get("reason") or ""), self._extra).text[: self.s.max_message_bytes]
+        metrics = ((detail.get("configuration") or {}).get("metrics") or [])
+        dims: dict[str, str] = {}
+        for m in metrics:
+            stat = (m.get("metricStat") or {}).get("metric") or {}
+            dims.update({str(k): str(v) for k, v in (stat.get("dimensions") or {}).items()})
+            dims.setdefault("namespace", str(stat.get("namespace", "")))
+            dims.setdefault("metric", str(stat.get("name", "")))
+        service = next((dims[k] for k in ("FunctionName", "ServiceName", "DBInstanceIdentifier", "ApiName",
+                                          "QueueName", "TableName", "LoadBalancer") if dims.get(k)), name)
+        message = f"CloudWatch alarm {name} is in ALARM: {reason}"
+        fp = fingerprint(f"CloudWatch alarm {name} is in ALARM")
+        ts = _parse_time(str(event.get("time") or "")) or self.clock()
+        incident = Incident(
+            incident_id="", fingerprint=fp.fingerprint, template=fp.template, message=message,
+            source=f"alarm/{name}", service=service[:100], kind="alarm", level="ALARM",
+            exception=None, frames=[], first_seen=iso(ts), last_seen=iso(ts), occurrences=1,
+            account=str(event.get("account") or "") or None, region=str(event.get("region") or "") or None,
+        )
+        result.lines = result.groups = 1
+        self._record(incident, 1, result)
+        return result
+
+    # -- shared ------------------------------------------------------------------------------------
+    def _record(self, incident: Incident, n: int, result: IntakeResult) -> None:
+        now = self.clock()
+        occ: Occurrence = self.store.record(
+            incident.source, incident.fingerprint, n, now=now,
+            new_incident_id=new_incident_id(incident.fingerprint, now),
+            window_seconds=self.s.storm_window_seconds, min_occurrences=self.s.min_occurrences,
+        )
+        incident = replace(incident, incident_id=occ.incident_id, occurrences=occ.count,
+                           previous_incident_id=occ.previous_incident_id)
+        result.counted[occ.incident_id] = occ.count
+        if occ.opened or occ.event_pending:
+            if occ.opened:
+                result.opened.append(occ.incident_id)
+            self.store.create_incident(incident.to_dict(), now=now)
+            self._announce(incident)
+            self.store.announced(incident.source, incident.fingerprint, incident.incident_id)
+        elif occ.status == "OPEN" and self.notifier is not None:
+            self._refresh_slack(incident, now)
+
+    def _announce(self, incident: Incident) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        entry = {"Source": EVENT_SOURCE, "DetailType": DETAIL_TYPE, "EventBusName": self.s.event_bus_name,
+                 "Detail": json.dumps({"incident": incident.to_dict()}), "Resources": []}
+        try:
+            r = self.events.put_events(Entries=[entry])
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"PutEvents failed: {type(exc).__name__}") from exc
+        if r.get("FailedEntryCount"):
+            code = (r.get("Entries") or [{}])[0].get("ErrorCode", "unknown")
+            raise TransientError(f"PutEvents rejected the incident event: {code}")
+
+    def _refresh_slack(self, incident: Incident, now: float) -> None:
+        """Keep the Slack message's occurrence count current, at most once per interval per incident."""
+        if not self.store.claim_notification(incident.source, incident.fingerprint, incident.incident_id,
+                                             now=now, interval=self.s.slack_update_seconds):
+            return
+        item = self.store.get_incident(incident.incident_id)
+        if not item or not item.get("slack") or not item.get("classification"):
+            return  # not posted yet: the first post will carry the count
+        from .ports import PostedMessage
+
+        stored = Incident.from_dict(item["incident"])
+        current = replace(stored, occurrences=incident.occurrences, last_seen=incident.last_seen)
+        try:
+            self.notifier().update_occurrences(PostedMessage(**item["slack"]), current,
+                                               Classification.from_dict(item["classification"]),
+                                               Analysis.from_dict(item["analysis"]))
+        except Exception as exc:  # noqa: BLE001 - a missed count refresh must not cost the batch
+            from .observability import count, logger
+
+            logger().warning("occurrence update in Slack failed", extra={"incident_id": incident.incident_id,
+                                                                         "error": type(exc).__name__})
+            count("SlackUpdateFailed")
+
+
+def _parse_time(value: str) -> float | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,482 @@
+"""``opsloop local run``: the whole incident lifecycle on a laptop, with no AWS account.
+
+It executes statemachine/incident.asl.json itself in moto's Step Functions interpreter, with every Lambda
+task dispatched in-process to the real handler in functions/. Behind the same ports as in AWS: moto for
+DynamoDB, S3, EventBridge, SQS and Secrets Manager; a local retriever and extractive analyst instead of
+the Bedrock Agent; a Slack Web API and a Confluence REST stand-in on 127.0.0.1, so the real slack-sdk and
+atlassian-python-api code runs; the Resolve click is a signed Slack interaction through the real
+verification path. The out dir keeps state between runs, so running the same error twice is a recurrence.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REGION = "us-east-1"
+CHANNEL = "C0OPSLOOP1"
+RESOLVER = "U0ONCALL01"
+SPACE = "OPS"
+BUS = "opsloop-local"
+BUCKET = "opsloop-local-knowledge"
+TABLE = "opsloop-local-incidents"
+
+# LogicalId → functions/<dir>
+FUNCTIONS = {
+    "IntakeFunction": "intake", "ClassifyFunction": "classify", "AnalyzeFunction": "analyze",
+    "NotifySlackFunction": "notify_slack", "SlackInteractionsFunction": "slack_interactions",
+    "SummarizeFunction": "summarize", "PublishConfluenceFunction": "publish_confluence",
+    "StoreReportFunction": "store_report", "IngestKnowledgeFunction": "ingest_knowledge",
+    "ReportFailureFunction": "report_failure",
+}
+
+
+class RunError(Exception):
+    """A problem with the offline run's input or environment (exit status 2)."""
+
+
+def repo_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "statemachine" / "incident.asl.json").is_file() and (parent / "functions").is_dir():
+            return parent
+    raise RunError("opsloop local run needs a source checkout (statemachine/ and functions/ next to layers/)")
+
+
+@dataclass
+class RunOptions:
+    event: Path | None = None
+    thread: Path | None = None
+    knowledge: Path | None = None
+    out: Path = Path(".opsloop")
+    resolve: str = "auto"  # auto | prompt | never
+    reminder_seconds: int = 3600
+    escalation_seconds: int = 14400
+    timeout_seconds: float = 300.0
+    env: dict[str, str] = field(default_factory=dict)  # extra settings (tests inject faults through these)
+
+
+@dataclass
+class RunResult:
+    incident_id: str | None
+    status: str
+    states: list[str]
+    analysis: dict[str, Any] | None
+    execution: dict[str, Any]
+    out: Path
+
+
+def load_event(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RunError(f"event file not found: {path}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"event file {path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunError(f"event file {path}: expected a JSON object")
+    if isinstance(data.get("awslogs"), dict) or data.get("detail-type") == "CloudWatch Alarm State Change" \
+            or isinstance(data.get("incident"), dict):
+        return data
+    raise RunError(f"event file {path}: not a CloudWatch Logs subscription event, a CloudWatch Alarm State "
+                   "Change or a state machine input ({\"incident\": ...})")
+
+
+def load_thread(path: Path) -> list[dict[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"thread file {path}: {exc}") from exc
+    messages = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "text" in m for m in messages):
+        raise RunError(f"thread file {path}: expected a list of {{\"user\": ..., \"text\": ...}} messages")
+    return [{"user": str(m.get("user", "U0TEAM0001")), "text": str(m["text"])} for m in messages]
+
+
+def _template_resources(root: Path) -> dict[str, Any]:
+    """template.yaml's resources, for building moto resources with the deployed key schema and rule."""
+    path = root / "template.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def any_tag(loader: Any, suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)
+
+    Loader.add_multi_constructor("!", any_tag)
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - SafeLoader subclass
+    return (doc or {}).get("Resources") or {}
+
+
+def _asl(root: Path, substitutions: dict[str, str]) -> str:
+    import re
+
+    text = (root / "statemachine" / "incident.asl.json").read_text(encoding="utf-8")
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(substitutions))
+    if missing:
+        raise RunError(f"statemachine/incident.asl.json uses unknown substitutions: {', '.join(missing)}")
+    for k, v in substitutions.items():
+        text = text.replace("${%s}" % k, v)
+    json.loads(text)
+    return text
+
+
+class Printer:
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+def run(opts: RunOptions, say: Callable[[str], None] | None = None) -> RunResult:
+    say = say or Printer()
+    root = repo_root()
+    knowledge = (opts.knowledge or root / "knowledge").resolve()
+    if not knowledge.is_dir():
+        raise RunError(f"knowledge dir not found: {knowledge}")
+    event = load_event(opts.event) if opts.event else load_event(root / "events" / "cloudwatch_logs_subscription.json")
+    thread_file = opts.thread or (None if opts.event else root / "events" / "slack_thread.json")
+    thread = load_thread(thread_file) if thread_file else []
+    out = opts.out.resolve()
+    for sub in ("slack", "confluence", "knowledge", "state", "logs", "index"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for stale in (out / "slack").glob("*.json"):
+        stale.unlink()  # one run's Slack calls; Confluence and knowledge keep history on purpose
+    for stale in (out / "confluence").glob("*.json"):
+        stale.unlink()
+
+    from ..slack.interactions import interaction_body, sign_request
+    from .confluence_server import ConfluenceStandIn
+    from .slack_server import SlackStandIn
+
+    bot_token = "xoxb-local-" + secrets.token_hex(8)
+    signing_secret = secrets.token_hex(16)
+    conf_user, conf_token = "opsloop@example.invalid", "local-" + secrets.token_hex(8)
+    started = time.monotonic()
+    saved_env = dict(os.environ)
+    log = (out / "logs" / "functions.log").open("a", encoding="utf-8")
+    slack = SlackStandIn(out, bot_token, CHANNEL)
+    confluence = ConfluenceStandIn(out, conf_user, conf_token, SPACE)
+    try:
+        slack_url = slack.start()
+        confluence_url = confluence.start()
+        os.environ.update({
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "POWERTOOLS_SERVICE_NAME": "opsloop", "POWERTOOLS_METRICS_NAMESPACE": "Opsloop",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+            "OPSLOOP_TABLE_NAME": TABLE, "OPSLOOP_SLACK_CHANNEL_ID": CHANNEL, "OPSLOOP_EVENT_BUS_NAME": BUS,
+            "OPSLOOP_ANALYST": "local", "OPSLOOP_SUMMARIZER": "local", "OPSLOOP_INGESTION": "local",
+            "OPSLOOP_CONFLUENCE_URL": confluence_url, "OPSLOOP_CONFLUENCE_SPACE_KEY": SPACE,
+            "OPSLOOP_KNOWLEDGE_BUCKET": BUCKET, "OPSLOOP_SLACK_API_URL": slack_url,
+            "OPSLOOP_LOCAL_KNOWLEDGE_DIRS": str(knowledge), "OPSLOOP_LOCAL_REPORTS_DIR": str(out / "knowledge"),
+            "OPSLOOP_INDEX_DIR": str(out / "index"), "OPSLOOP_ALLOWED_RESOLVERS": RESOLVER,
+        })
+        os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+        os.environ.update(opts.env)
+        return _run_in_moto(root, out, event, thread, opts, say, log, slack, signing_secret, bot_token,
+                            conf_user, conf_token, interaction_body, sign_request, started)
+    finally:
+        slack.stop()
+        confluence.stop()
+        log.close()
+        os.environ.clear()
+        os.environ.update(saved_env)
+        from .. import wiring
+
+        wiring.reset()
+
+
+def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict[str, str]], opts: RunOptions,
+                 say: Callable[[str], None], log: Any, slack: Any, signing_secret: str, bot_token: str,
+                 conf_user: str, conf_token: str, interaction_body: Any, sign_request: Any,
+                 started: float) -> RunResult:
+    import boto3
+    from moto import mock_aws
+
+    from .. import wiring
+    from .lambda_dispatch import Dispatcher
+
+    import logging
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every Fail state as an error
+    wiring.reset()
+    dispatcher = Dispatcher(root / "functions", FUNCTIONS, log=log)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        dispatcher.install()
+        try:
+            aws = _Aws(boto3, root)
+            aws.dispatcher = dispatcher
+            secret_arn = aws.setup(out, {"slack_bot_token": bot_token, "slack_signing_secret": signing_secret,
+                                         "username": conf_user, "password": conf_token}, opts)
+            os.environ["OPSLOOP_SECRET_ARN"] = secret_arn
+            wiring.reset()
+            say(f"opsloop local run → {out}")
+            input_ = aws.to_execution_input(event, say)
+            if input_ is None:
+                result = RunResult(None, "NO_INCIDENT", [], None, {}, out)
+                _write_execution(out, result, {"note": "the event opened no new incident"})
+                aws.save_state(out)
+                return result
+            incident_id = input_["incident"]["incident_id"]
+            arn = aws.sfn.start_execution(stateMachineArn=aws.state_machine, name=incident_id,
+                                          input=json.dumps(input_))["executionArn"]
+            say(f"incident {incident_id}: execution started")
+            watcher = _Watcher(aws.sfn, arn, say)
+            resolved = False
+            deadline = time.monotonic() + opts.timeout_seconds
+            while True:
+                desc = aws.sfn.describe_execution(executionArn=arn)
+                watcher.poll()
+                if desc["status"] != "RUNNING":
+                    break
+                if time.monotonic() > deadline:
+                    aws.sfn.stop_execution(executionArn=arn, error="LocalRunTimeout",
+                                           cause=f"no terminal state within {opts.timeout_seconds:.0f}s")
+                    continue
+                if not resolved and opts.resolve != "never" and aws.waiting(incident_id):
+                    if thread:
+                        _seed_thread(slack, aws, incident_id, thread)
+                        say(f"  ↳ {len(thread)} thread message(s) added to the incident's Slack thread")
+                    if opts.resolve == "prompt":
+                        input("  Resolve the incident now? Press Enter to click Resolve… ")
+                    outcome = _click_resolve(dispatcher, aws, incident_id, signing_secret, interaction_body,
+                                             sign_request)
+                    say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
+                    resolved = True
+                time.sleep(0.05)
+            watcher.poll()
+            result = _result(aws.sfn, arn, incident_id, out, watcher.states)
+            extra = {"execution_arn": arn, "wall_seconds": round(time.monotonic() - started, 2),
+                     "error": desc.get("error"), "cause": (desc.get("cause") or "")[:1000]}
+            output = json.loads(desc.get("output") or "{}")
+            for key in ("page", "stored", "ingestion", "classification"):
+                if output.get(key):
+                    extra[key] = output[key]
+            _write_execution(out, result, extra)
+            aws.save_state(out)
+            _summary(say, result, extra)
+            return result
+        finally:
+            dispatcher.uninstall()
+
+
+class _Aws:
+    def __init__(self, boto3: Any, root: Path) -> None:
+        self.root = root
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.events = boto3.client("events", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.lam = boto3.client("lambda", region_name=REGION)
+        self.sm = boto3.client("secretsmanager", region_name=REGION)
+        self.iam = boto3.client("iam", region_name=REGION)
+        self.resources = _template_resources(root)
+
+    def setup(self, out: Path, secret: dict[str, str], opts: RunOptions) -> str:
+        table = self.resources.get("IncidentsTable", {}).get("Properties", {})
+        key_schema = table.get("KeySchema") or [{"AttributeName": "pk", "KeyType": "HASH"}]
+        attrs = table.get("AttributeDefinitions") or [{"AttributeName": "pk", "AttributeType": "S"}]
+        self.ddb.create_table(TableName=TABLE, KeySchema=key_schema, AttributeDefinitions=attrs,
+                              BillingMode="PAY_PER_REQUEST")
+        self._restore_table(out)
+        self.s3.create_bucket(Bucket=BUCKET)
+        for f in sorted((out / "knowledge").glob("*.md*")):
+            self.s3.put_object(Bucket=BUCKET, Key=f"reports/{f.name}", Body=f.read_bytes())
+        arn = self.sm.create_secret(Name="opsloop-local", SecretString=json.dumps(secret))["ARN"]
+        role = self.iam.create_role(RoleName="opsloop-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        import io
+        import zipfile
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("app.py", "def handler(event, context):\n    return event\n")
+        subs: dict[str, str] = {}
+        for logical in FUNCTIONS:
+            fn = self.lam.create_function(FunctionName=logical, Runtime="python3.13", Role=role,
+                                          Handler="app.handler", Code={"ZipFile": buf.getvalue()})
+            subs[f"{logical}Arn"] = fn["FunctionArn"]
+        subs.update({"IncidentsTableName": TABLE, "ReminderSeconds": str(opts.reminder_seconds),
+                     "EscalationSeconds": str(opts.escalation_seconds), "IngestionPollSeconds": "1",
+                     "ExecutionTimeoutSeconds": str(opts.reminder_seconds + opts.escalation_seconds + 3600)})
+        self.state_machine = self.sfn.create_state_machine(
+            name="opsloop-incident", definition=_asl(self.root, subs), roleArn=role, type="STANDARD")["stateMachineArn"]
+        # The bus, the rule (pattern as deployed) and a queue standing in for the rule's state machine target.
+        self.events.create_event_bus(Name=BUS)
+        rule = self.resources.get("IncidentOpenedRule", {}).get("Properties", {})
+        pattern = rule.get("EventPattern") or {"source": ["opsloop.intake"], "detail-type": ["Incident Opened"]}
+        self.events.put_rule(Name="incident-opened", EventBusName=BUS, EventPattern=json.dumps(pattern))
+        q = self.sqs.create_queue(QueueName="incident-opened")["QueueUrl"]
+        qarn = self.sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_targets(Rule="incident-opened", EventBusName=BUS, Targets=[{"Id": "q", "Arn": qarn}])
+        self.queue = q
+        return arn
+
+    def _restore_table(self, out: Path) -> None:
+        path = out / "state" / "incidents.json"
+        if not path.is_file():
+            return
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise RunError(f"{path} is corrupt ({exc}); delete the out dir to start afresh") from exc
+        for item in items:
+            self.ddb.put_item(TableName=TABLE, Item=item)
+
+    def save_state(self, out: Path) -> None:
+        items = []
+        for page in self.ddb.get_paginator("scan").paginate(TableName=TABLE):
+            items.extend(i for i in page["Items"] if not i["pk"]["S"].startswith("THREAD#"))
+        for item in items:
+            item.pop("task_token", None)
+        (out / "state" / "incidents.json").write_text(json.dumps(items, indent=1), encoding="utf-8")
+
+    def to_execution_input(self, event: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any] | None:
+        if isinstance(event.get("incident"), dict):
+            return event
+        kind = "CloudWatch Logs subscription" if "awslogs" in event else "CloudWatch Alarm"
+        try:
+            result = self.dispatcher.call("IntakeFunction", event)
+        except Exception as exc:  # noqa: BLE001 - shown to the user as the run's error
+            raise RunError(f"intake rejected the event: {type(exc).__name__}: {str(exc)[:500]}") from exc
+        say(f"intake ({kind}): {result.get('lines', 0)} line(s), {result.get('groups', 0)} fingerprint(s), "
+            f"{len(result.get('opened', []))} incident(s) opened, {result.get('ignored', 0)} ignored")
+        msgs = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            for incident_id, n in (result.get("counted") or {}).items():
+                say(f"  no new incident: {n} occurrence(s) now counted towards open incident {incident_id}")
+            return None
+        if len(msgs) > 1:
+            say(f"  {len(msgs)} incidents opened; this run follows the first")
+        return json.loads(msgs[0]["Body"])["detail"]
+
+    def waiting(self, incident_id: str) -> bool:
+        r = self.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"INC#{incident_id}"}}, ConsistentRead=True)
+        return r.get("Item", {}).get("status", {}).get("S") == "WAITING"
+
+    def incident_item(self, incident_id: str) -> dict[str, Any]:
+        r = self.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"INC#{incident_id}"}}, ConsistentRead=True)
+        return r.get("Item", {})
+
+
+def _seed_thread(slack: Any, aws: _Aws, incident_id: str, thread: list[dict[str, str]]) -> None:
+    ref = json.loads(aws.incident_item(incident_id)["slack"]["S"])
+    slack.seed_thread(ref["channel"], ref["ts"], thread)
+
+
+def _click_resolve(dispatcher: Any, aws: _Aws, incident_id: str, signing_secret: str, interaction_body: Any,
+                   sign_request: Any) -> str:
+    ref = json.loads(aws.incident_item(incident_id)["slack"]["S"])
+    body = interaction_body(incident_id=incident_id, user_id=RESOLVER, channel_id=ref["channel"],
+                            message_ts=ref["ts"])
+    headers = {"content-type": "application/x-www-form-urlencoded",
+               **{k.lower(): v for k, v in sign_request(body, signing_secret, int(time.time())).items()}}
+    event = {"version": "2.0", "routeKey": "POST /slack/interactions", "rawPath": "/slack/interactions",
+             "headers": headers, "body": body, "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}}}
+    try:
+        payload = dispatcher.call("SlackInteractionsFunction", event)
+    except Exception as exc:  # noqa: BLE001 - reported, the execution then times out visibly
+        return f"error {type(exc).__name__}: {str(exc)[:300]}"
+    return json.loads(payload.get("body") or "{}").get("outcome", f"HTTP {payload.get('statusCode')}")
+
+
+class _Watcher:
+    """Prints each state as the execution enters and leaves it."""
+
+    def __init__(self, sfn: Any, arn: str, say: Callable[[str], None]) -> None:
+        self.sfn, self.arn, self.say = sfn, arn, say
+        self.seen = 0
+        self.states: list[str] = []
+        self.entered: dict[str, Any] = {}
+
+    def poll(self) -> None:
+        events = self.sfn.get_execution_history(executionArn=self.arn, maxResults=1000)["events"]
+        for ev in events[self.seen:]:
+            t = ev["type"]
+            if t.endswith("StateEntered"):
+                name = ev["stateEnteredEventDetails"]["name"]
+                self.states.append(name)
+                self.entered[name] = ev["timestamp"]
+                self.say(f"  ▶ {name}")
+            elif t.endswith("StateExited"):
+                name = ev["stateExitedEventDetails"]["name"]
+                began = self.entered.get(name)
+                ms = f" ({(ev['timestamp'] - began).total_seconds() * 1000:.0f} ms)" if began else ""
+                self.say(f"  ✓ {name}{ms}")
+            elif t in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "ExecutionFailed"):
+                details = next((v for k, v in ev.items() if k.endswith("EventDetails")), {})
+                self.say(f"  ✗ {t}: {details.get('error', '')} {str(details.get('cause', ''))[:200]}")
+        self.seen = len(events)
+
+
+def _result(sfn: Any, arn: str, incident_id: str, out: Path, states: list[str]) -> RunResult:
+    desc = sfn.describe_execution(executionArn=arn)
+    analysis = None
+    output = json.loads(desc.get("output") or "{}")
+    if isinstance(output.get("analysis"), dict):
+        analysis = output["analysis"]
+    else:  # failed executions have no output: take the analysis from the history
+        for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+            det = ev.get("stateExitedEventDetails") or {}
+            if det.get("name") == "Analyze Error":
+                analysis = json.loads(det.get("output") or "{}").get("analysis")
+    return RunResult(incident_id, desc["status"], states, analysis, output, out)
+
+
+def _write_execution(out: Path, result: RunResult, extra: dict[str, Any]) -> None:
+    doc = {"incident_id": result.incident_id, "status": result.status, "states": result.states,
+           "analysis": result.analysis, **extra}
+    (out / "execution.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any]) -> None:
+    a = result.analysis or {}
+    say("")
+    say(f"{result.status}: incident {result.incident_id} in {extra.get('wall_seconds')} s")
+    if a:
+        src = ", ".join(str(s.get("doc_id")) for s in a.get("sources", [])[:3]) or "none"
+        hist = " (answered from history)" if a.get("answered_from_history") else ""
+        say(f"  root cause: {str(a.get('root_cause', ''))[:160]}")
+        say(f"  sources{hist}: {src}")
+    if extra.get("page"):
+        say(f"  Confluence page {extra['page'].get('page_id')} "
+            f"({'created' if extra['page'].get('created') else 'updated'})")
+    if extra.get("stored"):
+        say(f"  report: {extra['stored'].get('uri')}")
+    if extra.get("error"):
+        say(f"  error: {extra['error']}: {extra.get('cause', '')[:300]}")
+    say(f"  out dir: {result.out} (execution.json, slack/, confluence/, knowledge/)")
+
+
+def encode_subscription(log_group: str, messages: list[str], *, stream: str = "app/1", start_ms: int | None = None) -> dict[str, Any]:
+    """A CloudWatch Logs subscription event exactly as Lambda receives it (for samples and tests)."""
+    start_ms = start_ms or int(time.time() * 1000)
+    payload = {"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": log_group, "logStream": stream,
+               "subscriptionFilters": ["opsloop-errors"],
+               "logEvents": [{"id": f"{start_ms + i:020d}{i:016d}", "timestamp": start_ms + i, "message": m}
+                             for i, m in enumerate(messages)]}
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+def clean(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
