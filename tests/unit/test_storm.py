@@ -1,0 +1,124 @@
+"""Storm control: a flood of one error is one incident with an exact occurrence count."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from opsloop.config import load_settings
+from opsloop.incidents import CLOSED, IncidentStore
+from opsloop.intake import Intake
+from opsloop.local.runner import encode_subscription
+
+from ..functions.helpers import create_table
+
+
+class Clock:
+    def __init__(self, t: float = 1_790_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture()
+def aws() -> Any:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events.create_event_bus(Name="bus")
+        events.put_rule(Name="opened", EventBusName="bus",
+                        EventPattern=json.dumps({"source": ["opsloop.intake"], "detail-type": ["Incident Opened"]}))
+        q = sqs.create_queue(QueueName="opened")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_targets(Rule="opened", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+        yield {"ddb": ddb, "events": events, "sqs": sqs, "queue": q, "table": create_table(ddb)}
+
+
+def _opened_events(aws: Any) -> list[dict]:
+    out = []
+    while True:
+        msgs = aws["sqs"].receive_message(QueueUrl=aws["queue"], MaxNumberOfMessages=10).get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            out.append(json.loads(m["Body"]))
+            aws["sqs"].delete_message(QueueUrl=aws["queue"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def _intake(aws: Any, clock: Clock, **env: str) -> Intake:
+    settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", **{f"OPSLOOP_{k.upper()}": v for k, v in env.items()}})
+    return Intake(settings, IncidentStore(aws["ddb"], aws["table"]), aws["events"], clock=clock)
+
+
+def _line(i: int) -> str:
+    return (f"2026-11-25T09:{i % 60:02d}:03Z ERROR req-{i:06x} java.sql.SQLTransientConnectionException: "
+            f"HikariPool-1 - Connection is not available, request timed out after {30000 + i % 9}ms.")
+
+
+def test_ten_thousand_lines_from_concurrent_invocations_open_one_incident_with_the_exact_count(aws: Any) -> None:
+    clock = Clock()
+    intake = _intake(aws, clock)
+    batches = [encode_subscription("/ecs/orders-api", [_line(b * 100 + i) for i in range(100)])["awslogs"]["data"]
+               for b in range(100)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(intake.handle_subscription, batches))
+
+    opened = [i for r in results for i in r.opened]
+    assert len(opened) == 1
+    events = _opened_events(aws)
+    assert len(events) == 1 and events[0]["detail"]["incident"]["incident_id"] == opened[0]
+    state = IncidentStore(aws["ddb"], aws["table"]).fingerprint_state("/ecs/orders-api",
+                                                                     events[0]["detail"]["incident"]["fingerprint"])
+    assert state["count"] == 10_000
+
+
+def test_minimum_count_inside_the_window_before_opening(aws: Any) -> None:
+    clock = Clock()
+    intake = _intake(aws, clock, min_occurrences="3", storm_window_seconds="300")
+    one = encode_subscription("/ecs/orders-api", [_line(1)])["awslogs"]["data"]
+
+    assert intake.handle_subscription(one).opened == []
+    clock.t += 400  # the window passed: the count starts again
+    assert intake.handle_subscription(one).opened == []
+    assert intake.handle_subscription(one).opened == []
+    third = intake.handle_subscription(one)
+    assert len(third.opened) == 1 and list(third.counted.values()) == [3]
+    assert len(_opened_events(aws)) == 1
+
+
+def test_recurrence_after_resolution_opens_a_new_incident_linked_to_the_old_one(aws: Any) -> None:
+    clock = Clock()
+    intake = _intake(aws, clock)
+    batch = encode_subscription("/ecs/orders-api", [_line(1)])["awslogs"]["data"]
+    first = intake.handle_subscription(batch).opened[0]
+    store = IncidentStore(aws["ddb"], aws["table"])
+    fp = _opened_events(aws)[0]["detail"]["incident"]["fingerprint"]
+    store.close_fingerprint("/ecs/orders-api", fp, first)
+    assert store.fingerprint_state("/ecs/orders-api", fp)["status"] == CLOSED
+
+    clock.t += 30 * 24 * 3600  # a month later
+    second = intake.handle_subscription(batch).opened
+    assert len(second) == 1 and second[0] != first
+    incident = _opened_events(aws)[0]["detail"]["incident"]
+    assert incident["previous_incident_id"] == first
+
+
+def test_ignore_patterns_per_log_group_drop_lines_before_they_count(aws: Any) -> None:
+    intake = _intake(aws, Clock(), ignore_patterns=json.dumps({"/ecs/orders-api": ["HikariPool"]}))
+    result = intake.handle_subscription(encode_subscription("/ecs/orders-api", [_line(1), _line(2)])["awslogs"]["data"])
+    assert result.ignored == 2 and result.opened == []
+
+
+def test_bad_ignore_pattern_is_a_clear_config_error(aws: Any) -> None:
+    from opsloop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="IGNORE_PATTERNS"):
+        _intake(aws, Clock(), ignore_patterns=json.dumps({"*": ["(unclosed"]}))
