@@ -159,7 +159,7 @@ def run(opts: RunOptions, say: Callable[[str], None] | None = None) -> RunResult
         (out / sub).mkdir(parents=True, exist_ok=True)
     for stale in (out / "slack").glob("*.json"):
         stale.unlink()  # one run's Slack calls; Confluence and knowledge keep history on purpose
-    for stale in (out / "confluence").glob("*.json"):
+    for stale in (out / "confluence").glob("[0-9][0-9][0-9][0-9]-*.json"):
         stale.unlink()
 
     from ..slack.interactions import interaction_body, sign_request
