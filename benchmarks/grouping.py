@@ -1,0 +1,186 @@
+"""Grouping benchmark: opsloop's deterministic fingerprints against Drain3 on Loghub-2.0 (2k lines/system).
+
+Reads the evaluation data from ``../shared/eval/loghub2k`` (relative to the repository root; override
+with ``--data``). The data is not part of the product and is not shipped (research licence: cite Loghub).
+Only the ``Content`` column is fed to each method; ``EventTemplate`` is the ground truth.
+
+Grouping accuracy (GA): a line is correct when the set of lines its method put in its group is exactly the
+set of lines sharing its ground-truth template; GA = correct lines / all lines.
+
+Also reported: lines/s of each method in-process, fingerprint+redact lines/s (what log intake does per
+line), and over-redaction: the share of lines that ``redact()`` changes (Loghub lines hold no real
+secrets, so every change is a false positive).
+
+Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable, Hashable, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "layers" / "opsloop"))
+
+from opsloop import fingerprint as fingerprint_module  # noqa: E402
+from opsloop.fingerprint import fingerprint  # noqa: E402
+from opsloop.redact import redact  # noqa: E402
+
+# Drain3's documented masking list (examples/drain3.ini in logpai/Drain3), with its mask prefix/suffix.
+DRAIN3_DOC_MASKING = [
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "mask_with": "ID"},
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "mask_with": "IP"},
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "mask_with": "SEQ"},
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "mask_with": "SEQ"},
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "mask_with": "HEX"},
+    {"regex_pattern": r"((?<=[^A-Za-z0-9])|^)([\-\+]?\d+)((?=[^A-Za-z0-9])|$)", "mask_with": "NUM"},
+    {"regex_pattern": r"(?<=executed cmd )(\".+?\")", "mask_with": "CMD"},
+]
+
+
+def load(data: Path, system: str) -> tuple[list[str], list[str]]:
+    path = data / system / f"{system}_2k.log_structured_corrected.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [r["Content"] for r in rows], [r["EventTemplate"] for r in rows]
+
+
+def grouping_accuracy(predicted: Sequence[Hashable], truth: Sequence[str]) -> float:
+    """GA as defined by the Loghub benchmark: whole predicted groups that equal a whole true group."""
+    truth_size = Counter(truth)
+    members: dict[Hashable, list[int]] = defaultdict(list)
+    for i, key in enumerate(predicted):
+        members[key].append(i)
+    correct = 0
+    for idx in members.values():
+        templates = {truth[i] for i in idx}
+        if len(templates) == 1 and truth_size[truth[idx[0]]] == len(idx):
+            correct += len(idx)
+    return correct / len(truth) if truth else 0.0
+
+
+def drain3_miner(doc_masking: bool):  # type: ignore[no-untyped-def]
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    if not doc_masking:
+        return TemplateMiner()  # library defaults (no drain3.ini is read from the working directory)
+    config = TemplateMinerConfig()
+    config.masking_instructions = [MaskingInstruction(m["regex_pattern"], m["mask_with"]) for m in DRAIN3_DOC_MASKING]
+    config.mask_prefix, config.mask_suffix = "<:", ":>"
+    return TemplateMiner(config=config)
+
+
+def run_method(name: str, lines: list[str], repeat: int) -> tuple[list[Hashable], float]:
+    """Returns the group key of every line and the best-of-``repeat`` lines/s."""
+    best = float("inf")
+    keys: list[Hashable] = []
+    for _ in range(repeat):
+        fingerprint_module._MEMO.clear()  # every timed run starts cold, like a fresh container
+        if name == "opsloop":
+            t0 = time.perf_counter()
+            keys = [fingerprint(line).fingerprint for line in lines]
+        elif name == "opsloop+redact":
+            t0 = time.perf_counter()
+            keys = [fingerprint(redact(line).text).fingerprint for line in lines]
+        else:
+            miner = drain3_miner(doc_masking=(name == "drain3-masked"))
+            add: Callable = miner.add_log_message
+            t0 = time.perf_counter()
+            keys = [add(line)["cluster_id"] for line in lines]
+        best = min(best, time.perf_counter() - t0)
+    return keys, len(lines) / best
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "loghub2k")
+    ap.add_argument("--repeat", type=int, default=3, help="timing runs per method; the best is reported")
+    ap.add_argument("--systems", nargs="*", default=None)
+    ap.add_argument("--show-errors", type=int, default=0, help="print up to N wrongly grouped opsloop templates")
+    args = ap.parse_args(argv)
+    logging.getLogger("drain3").setLevel(logging.ERROR)
+    logging.disable(logging.WARNING)
+
+    systems = args.systems or sorted(p.name for p in args.data.iterdir() if (p / f"{p.name}_2k.log_structured_corrected.csv").exists())
+    methods = ["opsloop", "drain3-default", "drain3-masked"]
+    ga: dict[str, dict[str, float]] = defaultdict(dict)
+    speed: dict[str, dict[str, float]] = defaultdict(dict)
+    groups: dict[str, dict[str, int]] = defaultdict(dict)
+    truth_groups: dict[str, int] = {}
+    over: dict[str, float] = {}
+    combined: dict[str, float] = {}
+    all_lines: list[str] = []
+    for system in systems:
+        lines, truth = load(args.data, system)
+        all_lines += lines
+        truth_groups[system] = len(set(truth))
+        for m in methods:
+            keys, lps = run_method(m, lines, args.repeat)
+            ga[m][system] = grouping_accuracy(keys, truth)
+            speed[m][system] = lps
+            groups[m][system] = len(set(keys))
+            if m == "opsloop" and args.show_errors:
+                _show_errors(system, lines, truth, keys, args.show_errors)
+        _, combined[system] = run_method("opsloop+redact", lines, args.repeat)
+        over[system] = sum(redact(line).text != line for line in lines) / len(lines)
+
+    print("| system | truth groups | opsloop GA | opsloop groups | Drain3 default GA | groups | Drain3 masked GA |"
+          " groups | opsloop lines/s | Drain3 default lines/s | Drain3 masked lines/s | fingerprint+redact lines/s |"
+          " over-redaction |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for s in systems:
+        print(f"| {s} | {truth_groups[s]} | {ga['opsloop'][s]:.3f} | {groups['opsloop'][s]} | {ga['drain3-default'][s]:.3f} |"
+              f" {groups['drain3-default'][s]} | {ga['drain3-masked'][s]:.3f} | {groups['drain3-masked'][s]} |"
+              f" {speed['opsloop'][s]:,.0f} | {speed['drain3-default'][s]:,.0f} | {speed['drain3-masked'][s]:,.0f} |"
+              f" {combined[s]:,.0f} | {over[s]:.2%} |")
+
+    def avg(d: dict[str, float]) -> float:
+        return sum(d.values()) / len(d)
+
+    print(f"| **average** | | **{avg(ga['opsloop']):.3f}** | | {avg(ga['drain3-default']):.3f} | | {avg(ga['drain3-masked']):.3f} |"
+          f" | {avg(speed['opsloop']):,.0f} | {avg(speed['drain3-default']):,.0f} | {avg(speed['drain3-masked']):,.0f} |"
+          f" {avg(combined):,.0f} | {avg(over):.2%} |")
+    print()
+    best_drain = {s: max(ga["drain3-default"][s], ga["drain3-masked"][s]) for s in systems}
+    behind = [s for s in systems if ga["opsloop"][s] < best_drain[s]]
+    print(f"- GA ratio opsloop / Drain3 default: {avg(ga['opsloop']) / avg(ga['drain3-default']):.2f}; "
+          f"opsloop / Drain3 masked: {avg(ga['opsloop']) / avg(ga['drain3-masked']):.2f}")
+    print(f"- throughput ratio opsloop / Drain3 default: {avg(speed['opsloop']) / avg(speed['drain3-default']):.2f}; "
+          f"opsloop / Drain3 masked: {avg(speed['opsloop']) / avg(speed['drain3-masked']):.2f}")
+    print(f"- fingerprint+redact / Drain3 default throughput: {avg(combined) / avg(speed['drain3-default']):.2f}; "
+          f"/ Drain3 masked: {avg(combined) / avg(speed['drain3-masked']):.2f}")
+    print(f"- systems where opsloop GA < best Drain3 GA: {', '.join(behind) if behind else 'none'}")
+    print(f"- over-redaction over all {len(all_lines)} lines: "
+          f"{sum(redact(line).text != line for line in all_lines) / len(all_lines):.2%}")
+    return 0
+
+
+def _show_errors(system: str, lines: list[str], truth: list[str], keys: list[Hashable], limit: int) -> None:
+    """Debug aid: the templates whose lines were split or merged wrongly."""
+    by_truth: dict[str, set[Hashable]] = defaultdict(set)
+    by_key: dict[Hashable, set[str]] = defaultdict(set)
+    for t, k in zip(truth, keys):
+        by_truth[t].add(k)
+        by_key[k].add(t)
+    shown = 0
+    for t, ks in by_truth.items():
+        if len(ks) > 1 or any(len(by_key[k]) > 1 for k in ks):
+            examples = {k: next(lines[i] for i in range(len(lines)) if keys[i] == k and truth[i] == t) for k in ks}
+            print(f"[{system}] truth: {t}  ({'split' if len(ks) > 1 else 'merged'})", file=sys.stderr)
+            for k, ex in list(examples.items())[:4]:
+                print(f"    {fingerprint(ex).template}   <- {ex[:120]}", file=sys.stderr)
+            shown += 1
+            if shown >= limit:
+                break
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

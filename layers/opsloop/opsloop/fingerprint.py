@@ -1,0 +1,358 @@
+"""Deterministic error fingerprints: the same kind of error gets the same key in every process, forever.
+
+Many Lambda containers see the same error at the same moment, and next month's recurrence must land on the
+same incident, so the key cannot come from a stateful clusterer (Drain and friends learn templates from
+the stream they happen to see). Instead the message is masked: every token that looks like a *value*
+(numbers, ids, hex, UUIDs, IPs, hosts, paths, URLs, e-mail addresses, quoted strings, timestamps,
+durations, sizes, ``key=value`` values, names after "user") becomes ``<*>``, the static words stay, and
+the key is a hash of what remains. Stack traces are keyed by the exception class and the innermost few
+*application* frames without line numbers, so a redeploy that shifts lines, or a message whose tail
+varies, does not open a new incident.
+
+Everything here is a pure function of its input: no process-local state, no ``hash()``, no clocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, TextIO
+
+PLACEHOLDER = "<*>"
+MAX_FRAMES = 3  # innermost application frames that identify where an error happens
+_MAX_INPUT = 64 * 1024  # a fingerprint never needs more than this much of a message
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    fingerprint: str  # 16 hex chars of sha256(template, exception, frames)
+    template: str  # the message with its variable parts masked as <*>
+    exception: str | None = None  # exception class, e.g. "botocore.exceptions.ClientError"
+    frames: list[str] = field(default_factory=list)  # innermost application frames, no line numbers
+
+
+# --------------------------------------------------------------------------------------------------
+# Leading prefixes a logger adds (timestamps, levels, request ids): they must not change the key.
+# --------------------------------------------------------------------------------------------------
+_LEVEL_WORDS = ("TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "ERR", "FATAL", "CRITICAL", "CRIT",
+                "SEVERE", "ALERT", "EMERG", "PANIC")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_LEVELS = "(?:" + "|".join(_LEVEL_WORDS) + ")"
+_PREFIX_RE = re.compile(
+    r"""\A(?:
+        \s+
+      | \[?\d{4}-\d{2}-\d{2}[T\x20]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?\x20?(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?[:,]?
+      | \[?\d{4}[/.\-]\d{2}[/.\-]\d{2}\]?(?=\s)
+      | \[?\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?\]?(?=\s)
+      | \[?(?:""" + "|".join(_WEEKDAYS) + r"""),?(?=\s)
+      | \[?(?:""" + "|".join(_MONTHS) + r""")\x20+\d{1,2}(?:,?\x20\d{4})?\]?(?=\s)
+      | \[?""" + _LEVELS + r"""\]?:?(?=\s|\Z)
+      | (?:RequestId:\x20?)?\[?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\]?:?(?=\s|\Z)
+    )""",
+    re.VERBOSE,
+)
+_MAX_PREFIX_STEPS = 12
+_PREFIX_WORDS = frozenset(_LEVEL_WORDS + _MONTHS + _WEEKDAYS + ("RequestId:",))
+
+
+def _may_have_prefix(text: str) -> bool:
+    """Cheap test that spares the prefix regex on the vast majority of lines."""
+    c = text[:1]
+    if not c or c.isspace() or c.isdigit() or c == "[":
+        return True
+    head = text[:40].split(None, 1)
+    return bool(head) and (head[0].rstrip(":") in _PREFIX_WORDS or head[0] in _PREFIX_WORDS or len(head[0]) == 36)
+
+
+def strip_prefix(message: str) -> str:
+    """Drop leading timestamps, log levels and request ids (bounded, so hostile input stays cheap)."""
+    if not _may_have_prefix(message):
+        return message
+    for _ in range(_MAX_PREFIX_STEPS):
+        m = _PREFIX_RE.match(message)
+        if not m or m.end() == 0:
+            break
+        message = message[m.end():]
+    return message
+
+
+# --------------------------------------------------------------------------------------------------
+# Masking of values. Rules are about *kinds* of variables, never about particular log sources.
+# A line is split on whitespace and every token is classified on its own; the classification of a
+# token is a pure function of the token, so it is memoised (tokens repeat across lines far more than
+# lines do). The memo never changes a result, only how fast it is computed.
+# --------------------------------------------------------------------------------------------------
+# Characters that end a sub-token inside a whitespace token. '.', '-', '_', '/', '@', '+', '#', '$'
+# stay inside, so that "blk_-123", "10.0.0.1", "node-12", "core.2275" and "a@b" are one value each.
+_DELIM = r"\s,;:=()\[\]{}<>\"'|!?*`\\"
+_TOK = rf"[^{_DELIM}]"
+
+# quoted values may contain spaces, so they are found before the line is split
+_QUOTED_RE = re.compile(r"\"[^\"\n]{0,256}\"|(?<!\w)'[^'\n]{0,256}'(?!\w)")
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*")
+_EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_PATH_RE = re.compile(r"(?<![\w.\-])(?:~|\.{1,2})?/[^\s\"'<>()\[\]{},;:=]*|\b[A-Za-z]:\\[^\s\"'<>|]*")
+_HEXSEQ_RE = re.compile(r"(?<![\w:])[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){2,}(?:::)?(?![\w:])")
+_GENERIC_TLD = ("com|net|org|edu|gov|mil|int|io|info|biz|local|internal|lan|corp|cloud|dev|app|arpa")
+_HOST_RE = re.compile(
+    r"(?i)(?<![\w.\-])[a-z0-9][a-z0-9\-]{0,62}(?:\.[a-z0-9\-]{1,63})*"
+    r"\.(?:" + _GENERIC_TLD + r"|(?:com|net|org|edu|gov|ac|co)\.[a-z]{2})(?![\w.\-])")
+_KV_RE = re.compile(r"(?<=[A-Za-z0-9_\]\)])=(?!<\*>)[^\s,;&)\]}]+")
+_DIGIT_TOKEN_RE = re.compile(rf"(?<!{_TOK}){_TOK}*\d{_TOK}*")
+_HEX_TOKEN_RE = re.compile(rf"(?<!{_TOK})(?:[0-9a-fA-F]{{12,}}|[A-Za-z0-9+/_\-]{{32,}}={{0,2}})(?!{_TOK})")
+_DOTS_RE = re.compile(r"(\.{2,})")  # "depth.........0": leader dots separate a label from its value
+# a value followed by its unit is one value ("5.2 KB", "93.0 B", "160 ms")
+_UNITS = frozenset("B KB MB GB TB PB KiB MiB GiB TiB kB ms us µs ns s".split())
+_UNITS_GATE = frozenset(u + p for u in _UNITS for p in ("", ",", ";", ":", ".", ")", "]"))
+# a principal's name follows these nouns ("user alice", "for user bob")
+_NAME_NOUNS = frozenset("user User USER username Username account Account principal Principal".split())
+_DATE_WORDS = frozenset(_MONTHS + _WEEKDAYS)
+# in authentication messages the word after "for" names a principal ("Failed password for alice from ...")
+_AUTH_BEFORE_FOR = frozenset("password publickey failures failure authentication login passphrase".split())
+_NOT_A_NAME = frozenset("invalid illegal unknown user the a an".split())
+# letters + one digit is a name, not a value: eth0, ssh2, md5, tty1
+_NAME_WITH_DIGIT_RE = re.compile(r"[A-Za-z]{2,}\d")
+_SIMPLE_VALUE_RE = re.compile(r"[\w.\-+#$%]*\d[\w.\-+#$%]*")
+_RUN_RE = re.compile(r"<\*>(?:(?:[^\sA-Za-z0-9<>]{1,3}|,?\s|\s-\s)<\*>)+")
+_EMPTY_BRACKETS = {"()": "(<*>)", "[]": "[<*>]", "{}": "{<*>}"}
+
+_MEMO: dict[str, str] = {}
+_MEMO_MAX = 50_000
+_MEMO_TOKEN_MAX = 80
+
+
+def _mask_token(tok: str) -> str:
+    """Mask one whitespace-free token."""
+    if tok.isalpha():
+        return tok
+    if tok.isdigit():
+        return PLACEHOLDER
+    if _SIMPLE_VALUE_RE.fullmatch(tok) and ".." not in tok:
+        return tok if _NAME_WITH_DIGIT_RE.fullmatch(tok) else PLACEHOLDER
+    if tok in _EMPTY_BRACKETS:
+        return _EMPTY_BRACKETS[tok]
+    if ".." in tok:
+        return "".join(p if i % 2 else _mask_token(p) for i, p in enumerate(_DOTS_RE.split(tok)) if p)
+    if "://" in tok:
+        tok = _URL_RE.sub(PLACEHOLDER, tok)
+    if "@" in tok:
+        tok = _EMAIL_RE.sub(PLACEHOLDER, tok)
+    if "=" in tok:
+        tok = _KV_RE.sub("=" + PLACEHOLDER, tok)
+    if "/" in tok or ":\\" in tok:
+        tok = _PATH_RE.sub(PLACEHOLDER, tok)
+    if tok.count(":") >= 2:
+        tok = _HEXSEQ_RE.sub(PLACEHOLDER, tok)
+    if "." in tok:
+        tok = _HOST_RE.sub(PLACEHOLDER, tok)
+    tok = _DIGIT_TOKEN_RE.sub(PLACEHOLDER, tok)
+    tok = _HEX_TOKEN_RE.sub(PLACEHOLDER, tok)
+    return _RUN_RE.sub(PLACEHOLDER, tok)
+
+
+def _token(tok: str) -> str:
+    out = _mask_token(tok)
+    if len(tok) <= _MEMO_TOKEN_MAX:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[tok] = out
+    return out
+
+
+def mask(text: str) -> str:
+    """Replace the variable parts of one line of text with ``<*>``."""
+    if '"' in text or "'" in text:
+        text = _QUOTED_RE.sub(PLACEHOLDER, text)
+    get = _MEMO.get
+    toks = text.split()
+    out = [get(t) or _token(t) for t in toks]
+    if (_DATE_WORDS.intersection(toks) or _NAME_NOUNS.intersection(toks) or _UNITS_GATE.intersection(toks)
+            or "for" in toks):
+        _context(toks, out)
+    line = " ".join(out)
+    if line.count(PLACEHOLDER) > 1:
+        line = _RUN_RE.sub(PLACEHOLDER, line)
+    return line
+
+
+def _context(toks: list[str], out: list[str]) -> None:
+    """Rules that need a neighbour: dates spelled with words, units after numbers, names after "user"."""
+    n = len(out)
+    i = 0
+    while i < n:
+        t = toks[i]
+        if t in _NAME_NOUNS and i + 1 < n and out[i] == t:
+            nxt = out[i + 1]
+            if nxt != PLACEHOLDER and nxt[:1].isalnum() and nxt[-1:].isalnum():
+                out[i + 1] = PLACEHOLDER
+                i += 1  # the name itself is never a noun
+        elif t == "for" and i and i + 1 < n and toks[i - 1] in _AUTH_BEFORE_FOR and toks[i + 1] not in _NOT_A_NAME:
+            if out[i + 1] == toks[i + 1] and toks[i + 1][:1].isalnum():
+                out[i + 1] = PLACEHOLDER
+                i += 1
+        elif i and out[i - 1] == PLACEHOLDER:
+            bare = t.rstrip(",;:.)]")
+            if bare in _UNITS:
+                out[i] = PLACEHOLDER + t[len(bare):]
+        i += 1
+    # month and weekday names next to a masked value are part of a date ("Sat Jun 18 02:08:10 2005")
+    for _ in range(2):
+        for i in range(n - 1, -1, -1):
+            if toks[i] in _DATE_WORDS and ((i + 1 < n and out[i + 1] == PLACEHOLDER) or (i and out[i - 1] == PLACEHOLDER)):
+                out[i] = PLACEHOLDER
+
+
+# --------------------------------------------------------------------------------------------------
+# Stack traces
+# --------------------------------------------------------------------------------------------------
+_PY_TRACE = "Traceback (most recent call last):"
+_PY_FRAME_RE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)
+_PY_EXC_RE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault|[A-Z]\w+))(?::\s?(.*))?$")
+_PY_LIB = ("site-packages/", "dist-packages/", "/var/runtime/", "/var/lang/lib/", "/lib/python", "<frozen ")
+
+_JAVA_FRAME_RE = re.compile(r"^\s*at ([\w$.<>/]+)\.([\w$<>]+)\(([^)]*)\)")
+_JAVA_EXC_RE = re.compile(r"^(?:Caused by: |Exception in thread \"[^\"]*\" )?([a-zA-Z_$][\w$]*(?:\.[\w$]+)+)(?::\s?(.*))?$")
+_JAVA_LIB = ("java.", "javax.", "jdk.", "sun.", "com.sun.", "kotlin.", "kotlinx.", "scala.", "org.springframework.",
+             "org.apache.", "org.hibernate.", "io.netty.", "reactor.", "com.amazonaws.", "software.amazon.",
+             "com.fasterxml.", "org.eclipse.", "org.junit.", "okhttp3.", "io.grpc.", "com.google.", "akka.", "lambdainternal.")
+
+_NODE_FRAME_RE = re.compile(r"^\s*at (?:async )?(?:(\S+) \((.+?)(?::\d+){0,2}\)|(.+?)(?::\d+){0,2})\s*$")
+_NODE_EXC_RE = re.compile(r"^(?:Uncaught )?([A-Z]\w*(?:Error|Exception))(?: \[[\w-]+\])?(?::\s?(.*))?$")
+_NODE_LIB = ("node_modules/", "node:", "internal/", "/var/runtime/")
+_LAMBDA_HDR_RE = re.compile(r"^\[(?:ERROR|WARNING|WARN|CRITICAL)\]\s+")
+_GENERATED_RE = re.compile(r"\$\$?(?:Lambda|Proxy|EnhancerBy\w*)\$?[\w$/]*|\$\d+|\d+")
+
+
+def _short_path(path: str) -> str:
+    """The last two path segments: stable across deploy roots (/var/task, /app, C:\\src)."""
+    path = path.replace("\\", "/")
+    if path.startswith("file://"):
+        path = path[7:]
+    return "/".join(path.rstrip("/").split("/")[-2:])
+
+
+def _pick(frames: list[tuple[str, bool]]) -> list[str]:
+    """Innermost application frames; library frames only when there is no application frame at all."""
+    app = [f for f, is_lib in frames if not is_lib]
+    chosen = app or [f for f, _ in frames]
+    return chosen[:MAX_FRAMES]
+
+
+def _python_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
+    start = max((i for i, ln in enumerate(lines) if ln.strip() == _PY_TRACE), default=-1)
+    if start < 0:
+        return None
+    frames: list[tuple[str, bool]] = []
+    exc, msg = None, ""
+    for ln in lines[start + 1:]:
+        m = _PY_FRAME_RE.match(ln)
+        if m:
+            path, func = m.group(1), m.group(2)
+            frames.append((f"{_short_path(path)}:{func}", any(s in path for s in _PY_LIB)))
+            continue
+        if ln[:1] not in (" ", "\t", "") and exc is None:
+            e = _PY_EXC_RE.match(ln.strip())
+            if e:
+                exc, msg = e.group(1), e.group(2) or ""
+                break
+    if exc is None:
+        # Lambda's own format puts "[ERROR] Class: message" on the first line, before the traceback.
+        head = _LAMBDA_HDR_RE.sub("", lines[0].strip()) if lines else ""
+        e = _PY_EXC_RE.match(head)
+        if e and start > 0:
+            exc, msg = e.group(1), e.group(2) or ""
+    if exc is None:
+        return None
+    frames.reverse()  # Python prints innermost last
+    return exc, msg, _pick(frames)
+
+
+def _java_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
+    if not any(_JAVA_FRAME_RE.match(ln) for ln in lines[1:6]):
+        return None
+    first = _LAMBDA_HDR_RE.sub("", strip_prefix(lines[0].strip()))
+    e = _JAVA_EXC_RE.match(first)
+    if e is None:
+        return None
+    exc, msg = e.group(1), e.group(2) or ""
+    frames: list[tuple[str, bool]] = []
+    causes: list[str] = []
+    in_cause = False
+    for ln in lines[1:]:
+        s = ln.strip()
+        if s.startswith("Caused by: "):
+            c = _JAVA_EXC_RE.match(s)
+            if c:
+                causes.append("caused by " + c.group(1))
+            in_cause = True
+            continue
+        if in_cause:
+            continue
+        m = _JAVA_FRAME_RE.match(ln)
+        if m:
+            cls = _GENERATED_RE.sub("", m.group(1))
+            method = _GENERATED_RE.sub("", m.group(2))
+            frames.append((f"{cls}.{method}", cls.startswith(_JAVA_LIB)))
+    return exc, msg, _pick(frames) + causes[:MAX_FRAMES]
+
+
+def _node_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
+    if not any(ln.lstrip().startswith("at ") for ln in lines[1:4]):
+        return None
+    first = _LAMBDA_HDR_RE.sub("", strip_prefix(lines[0].strip()))
+    e = _NODE_EXC_RE.match(first)
+    if e is None:
+        return None
+    frames: list[tuple[str, bool]] = []
+    for ln in lines[1:]:
+        m = _NODE_FRAME_RE.match(ln)
+        if not m:
+            continue
+        func, loc = (m.group(1), m.group(2)) if m.group(2) else ("<anonymous>", m.group(3))
+        frames.append((f"{func} ({_short_path(loc)})", any(s in loc for s in _NODE_LIB)))
+    return e.group(1), e.group(2) or "", _pick(frames)
+
+
+_EXC_HINTS = ("Error", "Exception", "Fault", "Failure", "Throwable")
+_EXC_WORD_RE = re.compile(r"\b((?:[a-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Throwable))\b")
+
+
+def fingerprint(message: str) -> Fingerprint:
+    """The stable identity of an error message (see the module docstring for what is masked and why)."""
+    message = message[:_MAX_INPUT]
+    if "\n" in message:
+        lines = message.replace("\r\n", "\n").split("\n")
+        trace = _python_trace(lines) or _java_trace(lines) or _node_trace(lines)
+        if trace is not None:
+            exc, msg, frames = trace
+            template = f"{exc}: {mask(msg)}" if msg.strip() else exc
+            return _make(template, exc, frames)
+        message = next((ln for ln in lines if ln.strip()), "")
+    template = mask(strip_prefix(message))
+    m = _EXC_WORD_RE.search(template) if any(w in template for w in _EXC_HINTS) else None
+    return _make(template, m.group(1) if m else None, [])
+
+
+def _make(template: str, exception: str | None, frames: list[str]) -> Fingerprint:
+    material = template + "\x1f" + (exception or "") + "\x1f" + "\x1e".join(frames)
+    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return Fingerprint(fingerprint=digest, template=template, exception=exception, frames=list(frames))
+
+
+def run_cli(lines: Iterable[str], out: TextIO) -> int:
+    """Print one ``{"fingerprint", "template"}`` JSON object per input line, in input order.
+
+    An empty line still yields an object (of the empty message) so output line N matches input line N.
+    Returns the process exit code.
+    """
+    for line in lines:
+        fp = fingerprint(line.rstrip("\r\n"))
+        template = fp.template.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates on the way out
+        out.write(json.dumps({"fingerprint": fp.fingerprint, "template": template}, ensure_ascii=False) + "\n")
+    return 0
+
+
+__all__ = ["Fingerprint", "PLACEHOLDER", "fingerprint", "mask", "run_cli", "strip_prefix"]

@@ -1,0 +1,283 @@
+"""Secret redaction for everything opsloop copies out of a log line (Slack, Confluence, S3, model prompts).
+
+Each secret becomes ``[REDACTED:<kind>]``. The patterns are precompiled, each family is one regex pass,
+and each pass is skipped when a cheap substring test shows the family cannot occur, because redaction
+runs on every log line that reaches intake. Every pattern is linear in the input (no nested
+quantifiers, no unbounded lazy prefixes), so a 1 MB line costs milliseconds, not minutes.
+
+Over-redaction matters too: an incident whose ids and numbers are all blacked out cannot be debugged.
+So generic rules ask for evidence: a 40-character token must look random (mixed case plus digits or
+``+/``) to count as an AWS secret key, a card number must pass the Luhn check and look like a card.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Pattern, Sequence
+
+from .errors import ConfigError
+
+MAX_EXTRA_PATTERN_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Redacted:
+    text: str
+    count: int  # how many secrets were replaced
+    kinds: tuple[str, ...]  # sorted, distinct kinds replaced
+
+
+def _mark(kind: str) -> str:
+    return f"[REDACTED:{kind}]"
+
+
+# --- token formats with a recognisable shape --------------------------------------------------------
+_PEM_RE = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[^-]|-(?!----END ))*(?:-----END (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----|\Z)")
+_AWS_KEY_ID_RE = re.compile(r"(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])")
+_SLACK_RE = re.compile(
+    r"xox[abposre]-[A-Za-z0-9\-]{10,250}|xapp-\d-[A-Za-z0-9\-]{10,250}"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{8,250}")
+_GITHUB_RE = re.compile(r"gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255}")
+_STRIPE_RE = re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}|whsec_[A-Za-z0-9]{16,247}")
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_\-]{4,8192}\.[A-Za-z0-9_\-]{4,16384}\.[A-Za-z0-9_\-]{0,8192}")
+_AUTH_RE = re.compile(
+    r"(?i)(authorization[\"']?\s{0,8}[:=]\s{0,8}[\"']?(?:(?:bearer|basic|digest|token|apikey|aws4-hmac-sha256|negotiate)\s+)?+)"
+    r"(?!\[REDACTED)([^\s\"',;]{1,4096})"
+    r"|\b(bearer|basic)\s+(?!\[REDACTED)([A-Za-z0-9\-._~+/]{8,4096}=*)")
+_URL_PASSWORD_RE = re.compile(r"(://[^\s:/@\"'<>]{0,256}:)(?!\[REDACTED)([^\s@/\"'<>]{1,256})(@)")
+
+# --- key = value pairs --------------------------------------------------------------------------
+_KEY = (r"(?:passw(?:or)?d|passphrase|pwd|client[_\-]?secret|secret(?:[_\-]?access)?(?:[_\-]?key)?"
+        r"|(?:access|refresh|id|auth|session|api|bearer)?[_\-]?token|api[_\-]?key|apikey|private[_\-]?key"
+        r"|credentials?)")
+_KV_RE = re.compile(
+    r"(?i)(" + _KEY + r"[\"']?\s{0,8}(?:=|:(?!//))\s{0,8})(?!\[REDACTED)"
+    r"(\"(?:[^\"\\\n]|\\.){1,1024}\"|'[^'\n]{1,1024}'|[^\s,;&\"'}\])<>]{1,1024})")
+_KV_GATE = ("pass", "pwd", "secret", "token", "key", "credential")
+
+# --- generic secrets ---------------------------------------------------------------------------
+# 40 characters is an AWS secret access key; up to 64 covers other random API secrets of that alphabet.
+_AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,64}={0,2}(?![A-Za-z0-9+/=])")
+# Starts with the digit class so the regex engine can skip to candidate digits quickly.
+_CARD_RE = re.compile(
+    r"[2-6](?<![\w\-.][2-6])(?<!\d[ \-][2-6])"
+    r"(?:\d{12,18}|\d{3}([ \-])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ \-])\d{6}\2\d{5})"
+    r"(?![\w\-])(?![ \-]\d)")
+_LONG_RUN_RE = re.compile(r"[A-Za-z0-9+/]{40}")
+
+
+def _looks_random(token: str) -> bool:
+    """An AWS secret key is 40 random base64 characters: mixed case, digits or +/, high entropy."""
+    token = token.rstrip("=")
+    n = len(token)
+    if not (any(c.isupper() for c in token) and any(c.islower() for c in token)):
+        return False
+    if not any(c.isdigit() or c in "+/" for c in token):
+        return False
+    if token.startswith("/") or (token.count("/") >= 3 and sum(c.isdigit() for c in token) < n // 10):
+        return False  # a path such as /Users/SomeBody/Library/Support1
+    counts: dict[str, int] = {}
+    for c in token:
+        counts[c] = counts.get(c, 0) + 1
+    entropy = -sum(k / n * math.log2(k / n) for k in counts.values())
+    return entropy >= 4.2
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _kv_kind(key: str) -> str:
+    k = key.lower()
+    if "pass" in k or "pwd" in k:
+        return "password"
+    if "token" in k:
+        return "token"
+    if "secret" in k and "access" in k:
+        return "aws_secret_access_key"
+    if "secret" in k:
+        return "secret"
+    if "key" in k:
+        return "api_key"
+    return "credential"
+
+
+class _Counter:
+    """Collects what one redact() call replaced."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kinds: set[str] = set()
+
+    def hit(self, kind: str) -> str:
+        self.count += 1
+        self.kinds.add(kind)
+        return _mark(kind)
+
+
+Family = Callable[[str, str, _Counter], str]  # (text, lowered text, counter) -> text
+
+
+def _simple(pattern: Pattern[str], kind: str, gate: Callable[[str, str], bool]) -> Family:
+    def run(text: str, low: str, c: _Counter) -> str:
+        if not gate(text, low):
+            return text
+        return pattern.sub(lambda m: c.hit(kind), text)
+    return run
+
+
+def _auth(text: str, low: str, c: _Counter) -> str:
+    if "authorization" not in low and "bearer" not in low and "basic" not in low:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return m.group(1) + c.hit("authorization")
+        return m.group(3) + " " + c.hit("authorization")
+    return _AUTH_RE.sub(repl, text)
+
+
+def _url_password(text: str, low: str, c: _Counter) -> str:
+    if "://" not in text or "@" not in text:
+        return text
+    return _URL_PASSWORD_RE.sub(lambda m: m.group(1) + c.hit("url_password") + m.group(3), text)
+
+
+def _kv(text: str, low: str, c: _Counter) -> str:
+    if not any(g in low for g in _KV_GATE):
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        value = m.group(2)
+        quote = value[0] if value[0] in "\"'" else ""
+        return m.group(1) + quote + c.hit(_kv_kind(m.group(1))) + quote
+    return _KV_RE.sub(repl, text)
+
+
+def _aws_secret(text: str, low: str, c: _Counter) -> str:
+    return _AWS_SECRET_RE.sub(lambda m: c.hit("aws_secret_access_key") if _looks_random(m.group(0)) else m.group(0), text)
+
+
+def _cards(text: str, low: str, c: _Counter) -> str:
+    def repl(m: re.Match[str]) -> str:
+        digits = m.group(0).replace(" ", "").replace("-", "")
+        return c.hit("card_number") if 13 <= len(digits) <= 19 and _luhn_ok(digits) else m.group(0)
+    return _CARD_RE.sub(repl, text)
+
+
+_PEM = _simple(_PEM_RE, "private_key", lambda t, lo: True)
+_JWT = _simple(_JWT_RE, "jwt", lambda t, lo: True)
+_AWS_KEY_ID = _simple(_AWS_KEY_ID_RE, "aws_access_key_id", lambda t, lo: True)
+_SLACK = _simple(_SLACK_RE, "slack_token", lambda t, lo: True)
+_GITHUB = _simple(_GITHUB_RE, "github_token", lambda t, lo: True)
+_STRIPE = _simple(_STRIPE_RE, "stripe_key", lambda t, lo: True)
+
+
+# Literal fragments every shaped secret contains. One search for any of them spares the per-family
+# tests on the vast majority of lines, which contain none.
+_TRIGGER_RE = re.compile(
+    r"-----BEGIN|eyJ|xox|xapp-|hooks\.slack\.com|gh[pousr]_|github_pat_|_live_|_test_|whsec_|://"
+    r"|A(?:3T|KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA)")
+_TRIGGER_LOW_RE = re.compile(r"authorization|bearer|basic|pass|pwd|secret|token|key|credential")
+
+
+def _families(text: str, low: str) -> list[Family]:
+    """The pattern families that can possibly match, by cheap substring tests (most lines need none)."""
+    fams: list[Family] = []
+    if not (_TRIGGER_RE.search(text) or _TRIGGER_LOW_RE.search(low)):
+        if len(text) >= 40 and _LONG_RUN_RE.search(text):
+            fams.append(_aws_secret)
+        if _CARD_RE.search(text):
+            fams.append(_cards)
+        return fams
+    if "-----BEGIN" in text:
+        fams.append(_PEM)
+    if "eyJ" in text:
+        fams.append(_JWT)
+    if "authorization" in low or "bearer" in low or "basic" in low:
+        fams.append(_auth)
+    if _AWS_KEY_ID_RE.search(text):
+        fams.append(_AWS_KEY_ID)
+    if "xox" in text or "xapp-" in text or "hooks.slack.com" in text:
+        fams.append(_SLACK)
+    if "gh" in text and ("_" in text):
+        fams.append(_GITHUB)
+    if "_live_" in text or "_test_" in text or "whsec_" in text:
+        fams.append(_STRIPE)
+    if "://" in text and "@" in text:
+        fams.append(_url_password)
+    if "pass" in low or "pwd" in low or "secret" in low or "token" in low or "key" in low or "credential" in low:
+        fams.append(_kv)
+    if len(text) >= 40 and _LONG_RUN_RE.search(text):
+        fams.append(_aws_secret)
+    if _CARD_RE.search(text):
+        fams.append(_cards)
+    return fams
+
+
+def compile_extra(patterns: Iterable[str]) -> tuple[Pattern[str], ...]:
+    """Validate and compile user-configured secret patterns; a bad one raises ConfigError naming it."""
+    compiled = []
+    for i, p in enumerate(patterns):
+        if not isinstance(p, str) or not p:
+            raise ConfigError(f"redaction pattern #{i + 1} must be a non-empty string")
+        if len(p) > MAX_EXTRA_PATTERN_CHARS:
+            raise ConfigError(f"redaction pattern #{i + 1} is longer than {MAX_EXTRA_PATTERN_CHARS} characters")
+        try:
+            rx = re.compile(p)
+        except re.error as exc:
+            raise ConfigError(f"redaction pattern #{i + 1} {p!r} is not a valid regular expression: {exc}") from exc
+        if rx.match(""):
+            raise ConfigError(f"redaction pattern #{i + 1} {p!r} matches the empty string")
+        compiled.append(rx)
+    return tuple(compiled)
+
+
+_EXTRA_CACHE: dict[tuple[str, ...], tuple[Pattern[str], ...]] = {}
+
+
+def redact(text: str, extra_patterns: Sequence[str] | Sequence[Pattern[str]] = ()) -> Redacted:
+    """Replace every secret found in ``text`` with ``[REDACTED:<kind>]``.
+
+    ``extra_patterns`` are the user's own regexes (strings, validated by :func:`compile_extra`, or
+    already-compiled patterns); each whole match becomes ``[REDACTED:custom]``.
+    """
+    low = text.lower()
+    families = _families(text, low)
+    if not families and not extra_patterns:
+        return Redacted(text=text, count=0, kinds=())
+    c = _Counter()
+    for family in families:
+        text = family(text, low, c)
+        if c.count:
+            low = text.lower()
+    if extra_patterns:
+        for rx in _extras(extra_patterns):
+            text = rx.sub(lambda m: c.hit("custom"), text)
+    return Redacted(text=text, count=c.count, kinds=tuple(sorted(c.kinds)))
+
+
+def _extras(patterns: Sequence[str] | Sequence[Pattern[str]]) -> tuple[Pattern[str], ...]:
+    if all(isinstance(p, re.Pattern) for p in patterns):
+        return tuple(patterns)  # type: ignore[arg-type]
+    key = tuple(str(p) for p in patterns)
+    if key not in _EXTRA_CACHE:
+        if len(_EXTRA_CACHE) > 32:
+            _EXTRA_CACHE.clear()
+        _EXTRA_CACHE[key] = compile_extra(key)
+    return _EXTRA_CACHE[key]
+
+
+__all__ = ["Redacted", "compile_extra", "redact"]

@@ -1,0 +1,188 @@
+"""Fingerprints: one key per kind of error, stable across values, processes, prefixes and redeploys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from opsloop.fingerprint import Fingerprint, fingerprint, mask
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PY_TRACE = """[ERROR] ValueError: invalid order id 123
+Traceback (most recent call last):
+  File "/var/runtime/bootstrap.py", line 60, in handle_event_request
+    response = request_handler(event, lambda_context)
+  File "/var/task/app.py", line 12, in handler
+    return process(event)
+  File "/var/task/orders/service.py", line 88, in process
+    raise ValueError(f"invalid order id {oid}")
+ValueError: invalid order id 123"""
+
+JAVA_TRACE = """java.lang.IllegalStateException: Connection pool exhausted after 30000ms
+\tat com.acme.orders.Repo.save(Repo.java:42)
+\tat com.acme.orders.Service.place(Service.java:17)
+\tat org.springframework.aop.framework.ReflectiveMethodInvocation.proceed(ReflectiveMethodInvocation.java:186)
+\tat com.acme.orders.Handler.handleRequest(Handler.java:9)
+Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available
+\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:696)
+\t... 12 more"""
+
+NODE_TRACE = """TypeError: Cannot read properties of undefined (reading 'id')
+    at getUser (/var/task/src/users.js:10:15)
+    at async Runtime.handler (/var/task/index.js:5:3)
+    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)"""
+
+
+def test_result_shape() -> None:
+    fp = fingerprint("payment 42 failed")
+    assert isinstance(fp, Fingerprint)
+    assert len(fp.fingerprint) == 16 and int(fp.fingerprint, 16) >= 0
+    assert fp.template == "payment <*> failed"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("payment 42 failed for order 77", "payment 9 failed for order 1000001"),
+        ("Connection refused to 10.0.3.7:5432", "Connection refused to 192.168.1.20:6432"),
+        ("request 0f9e8d7c-1111-2222-3333-444455556666 timed out after 3001ms",
+         "request a1b2c3d4-aaaa-bbbb-cccc-ddddeeeeffff timed out after 29000ms"),
+        ("cannot open /var/task/data/2024/05/01.json", "cannot open /tmp/x/y.json"),
+        ("GET https://api.example.com/v1/orders/42?x=1 returned 503", "GET https://api.example.com/v1/users/7 returned 502"),
+        ("mail to alice@example.com bounced", "mail to bob.smith@corp.example.org bounced"),
+        ("KeyError: 'customer_id'", "KeyError: 'shipping_address'"),
+        ("retry budget: attempt=3 delay=250ms", "retry budget: attempt=7 delay=1s"),
+        ("object 0x7f3a2b1c9d80 freed twice", "object 0xdeadbeef freed twice"),
+        ("upload of 5.2 KB took 160 ms", "upload of 93.0 B took 7 ms"),
+        ("login failed for user alice", "login failed for user bob"),
+        ("resolve db-primary.internal failed", "resolve cache-7.example.com failed"),
+        ("checksum 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 mismatch",
+         "checksum 3c9909afec25354d551dae21590bb26e38d53f2173b8d3dc3eee4c047e7ab1c1 mismatch"),
+        ("job started at Fri Jun 17 07:07:00 2005 failed", "job started at Sat Jul  2 13:52:21 2005 failed"),
+        ("deleting blk_1 blk_2 blk_3", "deleting blk_9"),
+    ],
+)
+def test_same_template_with_different_values_gives_the_same_fingerprint(a: str, b: str) -> None:
+    assert fingerprint(a).fingerprint == fingerprint(b).fingerprint, (fingerprint(a).template, fingerprint(b).template)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("payment failed: card declined", "payment failed: insufficient funds"),
+        ("ValueError: bad input", "TypeError: bad input"),
+        ("connection to database refused", "connection to cache refused"),
+        ("interface eth0 down", "interface eth1 down"),
+    ],
+)
+def test_different_static_words_or_exceptions_give_different_fingerprints(a: str, b: str) -> None:
+    assert fingerprint(a).fingerprint != fingerprint(b).fingerprint
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "",
+        "2024-05-01T10:00:00.123Z\t0f9e8d7c-1111-2222-3333-444455556666\tERROR\t",
+        "[ERROR]\t2024-05-01T10:00:00.123Z\t0f9e8d7c-1111-2222-3333-444455556666\t",
+        "2024-05-01 10:00:00,123 ERROR ",
+        "May 01 10:00:00 WARN ",
+        "[2024-05-01T10:00:00Z] [FATAL] ",
+        "ERROR: ",
+    ],
+)
+def test_leading_timestamps_levels_and_request_ids_do_not_change_the_fingerprint(prefix: str) -> None:
+    assert fingerprint(prefix + "payment 42 failed for order 77").fingerprint == fingerprint("payment 1 failed for order 2").fingerprint
+
+
+def test_static_words_and_exception_class_stay_in_the_template() -> None:
+    fp = fingerprint("botocore.exceptions.ClientError: An error occurred (ThrottlingException) when calling PutItem")
+    assert fp.exception == "botocore.exceptions.ClientError"
+    assert "ThrottlingException" in fp.template and "PutItem" in fp.template
+
+
+def test_python_traceback_uses_exception_and_innermost_app_frames_without_line_numbers() -> None:
+    fp = fingerprint(PY_TRACE)
+    assert fp.exception == "ValueError"
+    assert fp.frames == ["orders/service.py:process", "task/app.py:handler"]  # runtime frame dropped
+    assert fp.template == "ValueError: invalid order id <*>"
+    moved = PY_TRACE.replace("line 12", "line 30").replace("line 88", "line 91").replace("123", "456")
+    assert fingerprint(moved).fingerprint == fp.fingerprint
+
+
+def test_python_traceback_from_a_different_place_is_a_different_incident() -> None:
+    elsewhere = PY_TRACE.replace("orders/service.py", "orders/refunds.py")
+    assert fingerprint(elsewhere).fingerprint != fingerprint(PY_TRACE).fingerprint
+
+
+def test_java_trace_keeps_app_frames_and_cause_and_ignores_line_numbers_and_tail() -> None:
+    fp = fingerprint(JAVA_TRACE)
+    assert fp.exception == "java.lang.IllegalStateException"
+    assert fp.frames[:3] == ["com.acme.orders.Repo.save", "com.acme.orders.Service.place", "com.acme.orders.Handler.handleRequest"]
+    assert "caused by java.sql.SQLTransientConnectionException" in fp.frames
+    other = JAVA_TRACE.replace("Repo.java:42", "Repo.java:44").replace("... 12 more", "... 40 more").replace("30000ms", "5000ms")
+    assert fingerprint(other).fingerprint == fp.fingerprint
+
+
+def test_node_trace_drops_node_internals_and_line_columns() -> None:
+    fp = fingerprint(NODE_TRACE)
+    assert fp.exception == "TypeError"
+    assert fp.frames == ["getUser (src/users.js)", "Runtime.handler (task/index.js)"]
+    shifted = NODE_TRACE.replace("users.js:10:15", "users.js:12:3").replace("'id'", "'email'")
+    assert fingerprint(shifted).fingerprint == fp.fingerprint
+
+
+def test_stack_trace_with_only_library_frames_still_uses_them() -> None:
+    trace = "Traceback (most recent call last):\n  File \"/var/lang/lib/python3.13/json/decoder.py\", line 3, in decode\n    x\njson.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+    fp = fingerprint(trace)
+    assert fp.exception == "json.decoder.JSONDecodeError" and fp.frames == ["json/decoder.py:decode"]
+
+
+def test_same_input_same_output_in_another_process() -> None:
+    messages = ["payment 42 failed", PY_TRACE, JAVA_TRACE, "x"]
+    here = [fingerprint(m).fingerprint for m in messages]
+    code = ("import json,sys; from opsloop.fingerprint import fingerprint; "
+            "print(json.dumps([fingerprint(m).fingerprint for m in json.load(sys.stdin)]))")
+    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(ROOT / "layers" / "opsloop"))
+    import json
+
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(messages), capture_output=True, text=True,
+                         env=env, check=True, timeout=60)
+    assert json.loads(out.stdout) == here
+
+
+def test_order_of_calls_does_not_matter() -> None:
+    a = fingerprint("disk 3 is 97% full").fingerprint
+    for i in range(200):
+        fingerprint(f"noise {i} token{i}x{i}")
+    assert fingerprint("disk 3 is 97% full").fingerprint == a
+
+
+def test_huge_and_hostile_input_is_fast() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    fingerprint("a" * 1_000_000)
+    fingerprint("9" * 300_000)
+    fingerprint("'" * 100_000 + "\"" * 100_000)
+    fingerprint("at x\n" * 50_000)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_mask_keeps_words_and_masks_values() -> None:
+    assert mask("Invalid user webmaster from 173.234.31.186") == "Invalid user <*> from <*>"
+    assert mask("Failed password for root from 5.36.59.76 port 42393 ssh2") == "Failed password for <*> from <*> port <*> ssh2"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_fingerprint_is_total_and_deterministic(text: str) -> None:
+    a, b = fingerprint(text), fingerprint(text)
+    assert a == b and len(a.fingerprint) == 16

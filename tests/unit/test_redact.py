@@ -1,0 +1,153 @@
+"""Redaction: every known kind of secret is replaced, ordinary log content is left alone."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opsloop.errors import ConfigError
+from opsloop.redact import Redacted, compile_extra, redact
+
+# (canary as it appears in a log, the part that must never survive, kind)
+CANARIES = [
+    ("AKIAZ3MPLE7EXAMPLE2Q", "AKIAZ3MPLE7EXAMPLE2Q", "aws_access_key_id"),
+    ("ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A", "aws_access_key_id"),
+    ("q9Vb3+Xr8Tn2Lw5Yc7Pd1Mf6Hj4Kg0Sz9Ae2Ru8Wt", "q9Vb3+Xr8Tn2Lw5Yc7Pd1Mf6Hj4Kg0Sz9Ae2Ru8Wt", "aws_secret_access_key"),
+    ("xoxp-112233445566-778899001122-334455667788-0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+     "112233445566-778899001122-334455667788-0a1b2c3d4e5f60718293a4b5c6d7e8f9", "slack_token"),
+    ("xapp-1-A0123456789-1234567890123-abcdef0123456789", "A0123456789-1234567890123-abcdef0123456789", "slack_token"),
+    ("jdbc:mysql://admin:correct-horse-battery-staple-42@orders-db:3306/orders", "correct-horse-battery-staple-42", "url_password"),
+    ("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwdWJsaWMtY2hlY2siLCJleHAiOjQxMDI0NDQ4MDB9.ZmFrZS1zaWduYXR1cmUtZm9yLXRlc3Rz",
+     "eyJzdWIiOiJwdWJsaWMtY2hlY2siLCJleHAiOjQxMDI0NDQ4MDB9", "jwt"),
+    ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "0123456789abcdefghijABCDEFGHIJ012345", "github_token"),
+    ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU",
+     "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU", "github_token"),
+    ("sk_live_51HxQ2bKz9f8d7c6b5a4Z3Y2X1W", "51HxQ2bKz9f8d7c6b5a4Z3Y2X1W", "stripe_key"),
+    ("password=Tr0ub4dor&3x", "Tr0ub4dor", "password"),
+    ('"client_secret": "9f8e7d6c5b4a-secret-value"', "9f8e7d6c5b4a-secret-value", "secret"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----",
+     "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "private_key"),
+    ("4111 1111 1111 1111", "4111 1111 1111 1111", "card_number"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "kind"), CANARIES, ids=[c[2] + str(i) for i, c in enumerate(CANARIES)])
+def test_each_kind_is_replaced_with_its_marker(text: str, secret: str, kind: str) -> None:
+    r = redact(f"request failed: {text} (retrying)")
+    assert secret not in r.text
+    assert f"[REDACTED:{kind}]" in r.text
+    assert kind in r.kinds and r.count >= 1
+    assert r.text.startswith("request failed: ") and r.text.endswith(" (retrying)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password=hunter2 next", "password=[REDACTED:password] next"),
+        ("passwd: hunter2", "passwd: [REDACTED:password]"),
+        ("pwd=hunter2", "pwd=[REDACTED:password]"),
+        ("secret='a b c'", "secret='[REDACTED:secret]'"),
+        ('{"password": "hunter2", "user": "bob"}', '{"password": "[REDACTED:password]", "user": "bob"}'),
+        ("DB_PASSWORD=hunter2", "DB_PASSWORD=[REDACTED:password]"),
+        ("token=abc.def", "token=[REDACTED:token]"),
+        ("api_key: k-123", "api_key: [REDACTED:api_key]"),
+        ("apikey=k-123", "apikey=[REDACTED:api_key]"),
+        ("client_secret=zz9", "client_secret=[REDACTED:secret]"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+         "aws_secret_access_key = [REDACTED:aws_secret_access_key]"),
+        ("SecretAccessKey: abc", "SecretAccessKey: [REDACTED:aws_secret_access_key]"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic [REDACTED:authorization]"),
+        ("curl -H 'Authorization: token 0123abcd'", "curl -H 'Authorization: token [REDACTED:authorization]'"),
+        ("sent Bearer abcdefgh12345678", "sent Bearer [REDACTED:authorization]"),
+        ("postgres://app:s3cr3t@db:5432/x", "postgres://app:[REDACTED:url_password]@db:5432/x"),
+        ("card 5500-0000-0000-0004 ok", "card [REDACTED:card_number] ok"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEvQ (cut)", "[REDACTED:private_key]"),
+    ],
+)
+def test_redaction_cases(text: str, expected: str) -> None:
+    assert redact(text).text == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "jk2_init() Found child 6725 in scoreboard slot 10",
+        "Received block blk_-1608999687919862906 of size 67108864 from /10.251.42.84",
+        "PacketResponder 1 for block blk_38865049064139660 terminating",
+        "commit 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b deployed",  # a SHA-1 is not a secret key
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "order 1234567812345678 not found",  # fails Luhn
+        "Fan speeds ( 3552 3534 3375 4245 3515 3479 )",
+        "Accepted password for fztu from 119.137.62.142 port 49116 ssh2",
+        "Kerberos authentication failed",
+        "token bucket empty, retry later",
+        "Basic auth is disabled",
+        "https://example.com/path?q=1",
+        "/opt/hdfs/nodemanager/usercache/curi/appcache/application_1485248649253_0147",
+        "request 0f9e8d7c-1111-2222-3333-444455556666 took 3001 ms",
+        "/Users/SomeBody/Library/Application/Support1",
+    ],
+)
+def test_ordinary_log_content_survives(text: str) -> None:
+    r = redact(text)
+    assert r == Redacted(text=text, count=0, kinds=())
+
+
+def test_user_patterns_are_applied_and_validated() -> None:
+    r = redact("customer CUST-12345 failed", extra_patterns=[r"CUST-\d+"])
+    assert r.text == "customer [REDACTED:custom] failed" and r.kinds == ("custom",)
+    with pytest.raises(ConfigError, match=r"#2 '\(unclosed'"):
+        compile_extra([r"ok\d+", "(unclosed"])
+    with pytest.raises(ConfigError, match="empty string"):
+        compile_extra(["x*"])
+    with pytest.raises(ConfigError):
+        redact("x", extra_patterns=["[z-a]"])
+
+
+def test_count_and_kinds_summarise_what_was_replaced() -> None:
+    r = redact("AKIAZ3MPLE7EXAMPLE2Q and AKIAZ3MPLE7EXAMPLE3Q with password=x")
+    assert r.count == 3 and r.kinds == ("aws_access_key_id", "password")
+
+
+def test_long_lines_are_fast() -> None:
+    lines = [
+        "a" * 1_000_000,
+        "A" * 300_000,
+        "1" * 300_000,
+        "1 " * 200_000,
+        "password=" * 50_000,
+        "://a:" * 50_000,
+        "-----BEGIN RSA PRIVATE KEY-----" + "-" * 200_000,
+        "Authorization: " * 30_000,
+        "eyJ" + "a" * 100_000 + "." * 5,
+    ]
+    t0 = time.perf_counter()
+    for line in lines:
+        redact(line)
+    assert time.perf_counter() - t0 < 3.0
+
+
+# ---------------------------------------------------------------------------- properties
+
+SEPARATORS = st.sampled_from([" ", "\n", "\t", ", ", "; ", " | ", " (", ") ", ' "', '" ', " '", "' ", " [", "] ", " = ", ": "])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(before=st.text(max_size=80), sep1=SEPARATORS, canary=st.sampled_from(CANARIES), sep2=SEPARATORS,
+       after=st.text(max_size=80))
+def test_a_canary_secret_never_survives_whatever_surrounds_it(before: str, sep1: str, canary: tuple[str, str, str],
+                                                               sep2: str, after: str) -> None:
+    text, secret, _ = canary
+    out = redact(before + sep1 + text + sep2 + after)
+    assert secret not in out.text
+    assert out.count >= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_redaction_is_idempotent(text: str) -> None:
+    once = redact(text).text
+    assert redact(once).text == once
