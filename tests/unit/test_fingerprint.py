@@ -186,3 +186,19 @@ def test_mask_keeps_words_and_masks_values() -> None:
 def test_fingerprint_is_total_and_deterministic(text: str) -> None:
     a, b = fingerprint(text), fingerprint(text)
     assert a == b and len(a.fingerprint) == 16
+
+
+def test_java_exception_below_a_logger_header_line_is_the_identity() -> None:
+    # GIVEN logback's usual shape: a header line with varying values, then the exception, then frames
+    def event(n: int, thread: int) -> str:
+        return (f"2026-11-25T09:14:0{n}.112Z ERROR [http-nio-8080-exec-{thread}] c.e.orders.OrderRepository - "
+                f"Failed to load order {84213 + n}\n"
+                f"java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, request "
+                f"timed out after {30000 + n}ms.\n"
+                "\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181)\n"
+                f"\tat com.example.orders.OrderRepository.findById(OrderRepository.java:{57 + n})")
+
+    a, b = fingerprint(event(1, 7)), fingerprint(event(2, 3))
+    assert a.exception == "java.sql.SQLTransientConnectionException"
+    assert a.fingerprint == b.fingerprint
+    assert "com.example.orders.OrderRepository.findById" in a.frames

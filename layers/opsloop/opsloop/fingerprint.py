@@ -271,17 +271,23 @@ def _python_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
 
 
 def _java_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
-    if not any(_JAVA_FRAME_RE.match(ln) for ln in lines[1:6]):
+    first_frame = next((i for i, ln in enumerate(lines[:12]) if _JAVA_FRAME_RE.match(ln)), -1)
+    if first_frame < 1:
         return None
-    first = _LAMBDA_HDR_RE.sub("", strip_prefix(lines[0].strip()))
-    e = _JAVA_EXC_RE.match(first)
+    # The exception line is the last one before the first frame: logback/log4j put their own header line
+    # ("2026-… ERROR [thread] Logger - Failed to …") above it, which varies and is not the error's identity.
+    e = None
+    for ln in reversed(lines[:first_frame]):
+        e = _JAVA_EXC_RE.match(_LAMBDA_HDR_RE.sub("", strip_prefix(ln.strip())))
+        if e is not None:
+            break
     if e is None:
         return None
     exc, msg = e.group(1), e.group(2) or ""
     frames: list[tuple[str, bool]] = []
     causes: list[str] = []
     in_cause = False
-    for ln in lines[1:]:
+    for ln in lines[first_frame:]:
         s = ln.strip()
         if s.startswith("Caused by: "):
             c = _JAVA_EXC_RE.match(s)
