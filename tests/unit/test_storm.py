@@ -27,7 +27,27 @@ class Clock:
 
 
 @pytest.fixture()
-def aws() -> Any:
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each conditional write atomically; moto checks and writes in Python without a lock,
+    so concurrent threads can interleave inside one call. Restore the service's guarantee (one lock around
+    each item write) so the test exercises opsloop's concurrency logic rather than moto's."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("update_item", "put_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *a: Any, __original: Any = original, **kw: Any) -> Any:
+            with lock:
+                return __original(self, *a, **kw)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.fixture()
+def aws(atomic_moto: None) -> Any:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         events = boto3.client("events", region_name="us-east-1")
@@ -122,3 +142,17 @@ def test_bad_ignore_pattern_is_a_clear_config_error(aws: Any) -> None:
 
     with pytest.raises(ConfigError, match="IGNORE_PATTERNS"):
         _intake(aws, Clock(), ignore_patterns=json.dumps({"*": ["(unclosed"]}))
+
+
+def test_an_announcement_lost_by_a_crashed_opener_is_resent_by_a_later_occurrence(aws: Any) -> None:
+    # GIVEN an opener that recorded the incident but died before PutEvents
+    clock = Clock()
+    store = IncidentStore(aws["ddb"], aws["table"])
+    occ = store.record("/ecs/orders-api", "fp1", 1, now=clock(), new_incident_id="inc-1", window_seconds=900)
+    assert occ.opened and occ.event_pending
+    # WHEN another occurrence arrives inside the grace period, it does not announce again
+    assert not store.record("/ecs/orders-api", "fp1", 1, now=clock() + 5, new_incident_id="x",
+                            window_seconds=900).event_pending
+    # THEN one arriving after it does, so the incident is not lost
+    later = store.record("/ecs/orders-api", "fp1", 1, now=clock() + 120, new_incident_id="y", window_seconds=900)
+    assert later.event_pending and later.incident_id == "inc-1" and later.count == 3

@@ -27,6 +27,7 @@ PENDING, OPEN, CLOSED = "PENDING", "OPEN", "CLOSED"
 _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError",
               "RequestLimitExceeded", "TransactionConflictException", "ServiceUnavailable"}
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
+ANNOUNCE_GRACE_SECONDS = 60
 
 
 def fp_key(scope: str, fingerprint: str) -> str:
@@ -118,8 +119,12 @@ class IncidentStore:
                     ReturnValues="ALL_NEW",
                 )
                 a = _plain(r["Attributes"])
+                # The opener clears event_pending right after PutEvents. Still set long after opening means
+                # the opener died in between: this caller re-announces (the state machine's first state
+                # makes a duplicate harmless). Inside the grace period it is just a concurrent opener.
+                stale = bool(a.get("event_pending")) and now - float(a.get("opened_at", now)) > ANNOUNCE_GRACE_SECONDS
                 return Occurrence(a["incident_id"], int(a["count"]), False, OPEN, a.get("previous_incident_id"),
-                                  bool(a.get("event_pending")), float(a.get("last_notified_at", 0)))
+                                  stale, float(a.get("last_notified_at", 0)))
             except Exception as exc:  # noqa: BLE001 - only a failed condition falls through
                 if not self._conditional_failed(exc):
                     raise

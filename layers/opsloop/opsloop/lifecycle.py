@@ -176,7 +176,8 @@ def store_step(incident: Incident, report: Report, page: dict[str, Any], s3: Any
 # -- Ingestion -----------------------------------------------------------------------------------------
 def ingest_start(incident: Incident, ingestion: KnowledgeIngestion) -> dict[str, Any]:
     st = ingestion.start(client_token=f"opsloop-{incident.incident_id}"[:64])
-    return {"job_id": st.job_id, "status": st.status, "detail": st.detail, "polls": 0}
+    return {"job_id": st.job_id, "status": st.status, "detail": st.detail, "polls": 0, "joined": st.joined,
+            "incident_id": incident.incident_id}
 
 
 def ingest_status(state: dict[str, Any], ingestion: KnowledgeIngestion, max_polls: int) -> dict[str, Any]:
@@ -186,9 +187,15 @@ def ingest_status(state: dict[str, Any], ingestion: KnowledgeIngestion, max_poll
         raise InputError("ingestion status needs the job id from the start step")
     st = ingestion.status(job_id)
     status, detail = st.status, st.detail
+    if status == "COMPLETE" and state.get("joined"):
+        # The job we joined may have listed the bucket before our report was written: run one of our own.
+        again = ingestion.start(client_token=f"opsloop-{state.get('incident_id', job_id)}-again"[:64])
+        return {"job_id": again.job_id, "status": again.status, "detail": "re-ingesting after a joined job",
+                "polls": polls, "joined": False, "incident_id": state.get("incident_id")}
     if status not in ("COMPLETE", "FAILED", "STOPPED") and polls >= max_polls:
         status, detail = "TIMED_OUT", f"ingestion job {job_id} still {st.status} after {polls} checks"
-    return {"job_id": job_id, "status": status, "detail": detail or status, "polls": polls}
+    return {"job_id": job_id, "status": status, "detail": detail or status, "polls": polls, "joined": False,
+            "incident_id": state.get("incident_id")}
 
 
 # -- Failure -------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class IngestionStatus:
     job_id: str
     status: str  # STARTING | IN_PROGRESS | COMPLETE | FAILED | STOPPED
     detail: str = ""
+    joined: bool = False  # an already-running job was returned: it may have started before our report landed
 
 
 class KnowledgeIngestion(Protocol):

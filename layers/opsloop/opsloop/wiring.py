@@ -88,12 +88,13 @@ def analyst() -> Any:
 
         s.require("agent_id", "agent_alias_id")
         return BedrockAgentAnalyst(aws_client("bedrock-agent-runtime"), s.agent_id, s.agent_alias_id,
-                                   language=s.report_language)
+                                   language=s.report_language, reports_prefix=s.reports_prefix)
     from .bedrock.kb import BedrockKbAnalyst
 
     s.require("knowledge_base_id", "model_id")
     return BedrockKbAnalyst(aws_client("bedrock-agent-runtime"), aws_client("bedrock-runtime"),
-                            s.knowledge_base_id, s.model_id, language=s.report_language)
+                            s.knowledge_base_id, s.model_id, language=s.report_language,
+                            reports_prefix=s.reports_prefix)
 
 
 @functools.lru_cache(maxsize=1)
