@@ -59,3 +59,10 @@ def test_metadata_uses_only_kb_filterable_types() -> None:
     assert all(isinstance(v, (str, int, float, bool)) for v in attrs.values())
     assert attrs["last_seen_epoch"] > 1_700_000_000
     json.dumps(attrs)
+
+
+def test_the_exception_class_decides_before_words_in_the_message() -> None:
+    c = classify(replace(BASE, exception="java.sql.SQLTransientConnectionException",
+                         template="Connection is not available, request timed out after <*>ms."))
+    assert c.category == "database"
+    assert classify(replace(BASE, template="Task timed out after <*> seconds")).category == "timeout"

@@ -29,14 +29,23 @@ _LEVEL_SEVERITY = {"FATAL": "critical", "CRITICAL": "critical", "EMERG": "critic
 _ORDER = ["low", "medium", "high", "critical"]
 
 
+def _generic(exception: str) -> bool:
+    """A bare Exception/RuntimeError says nothing: let the message decide."""
+    return exception.rsplit(".", 1)[-1] in ("Exception", "RuntimeException", "Error", "RuntimeError", "Throwable")
+
+
 def classify(incident: Incident, *, storm_threshold: int = 100) -> Classification:
-    text = " ".join(filter(None, [incident.exception or "", incident.template, incident.source]))
+    # The exception class names the failure most precisely (a pool *timeout* in a SQL exception is a
+    # database problem), so it is matched on its own first; then the template and the source.
     category, reasons = "unknown", []
-    for name, pattern in _CATEGORIES:
-        m = pattern.search(text)
-        if m:
-            category = name
-            reasons.append(f"category {name}: matched {m.group(0)!r}")
+    for text in (incident.exception or "", " ".join(filter(None, [incident.template, incident.source]))):
+        for name, pattern in _CATEGORIES:
+            m = pattern.search(text) if text else None
+            if m and not (name == "code" and text is incident.exception and _generic(text)):
+                category = name
+                reasons.append(f"category {name}: matched {m.group(0)!r}")
+                break
+        if category != "unknown":
             break
     severity = _LEVEL_SEVERITY.get((incident.level or "").upper(), "medium")
     reasons.append(f"level {incident.level or 'unknown'} → {severity}")
