@@ -1,0 +1,306 @@
+"""Retrieval benchmark: opsloop's local retriever against plain BM25 (bm25s), with an ablation.
+
+Reads the public runbook retrieval set at ../shared/eval/runbooks (outside this repository; override with
+--data): docs/*.md (doc id = file stem) and dev.jsonl (query = ``query_text``, truth = ``expected_doc``).
+Prints Markdown tables: quality and speed of both retrievers in the same run, what each component adds,
+a second query wording (the alert ``summary`` field) as a generalisation check, a ~1,000-document scale
+run, and a small Korean check over this repository's knowledge/ directory (skipped if absent).
+
+    .venv/bin/python benchmarks/retrieval.py [--data DIR] [--split dev] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "layers" / "opsloop"))
+
+from opsloop.docs import Document, load_documents  # noqa: E402
+from opsloop.retrieval.index import (  # noqa: E402
+    LocalRetriever, Ranker, RankingConfig, build_index,
+)
+from opsloop.retrieval.text import Analyzer  # noqa: E402
+
+# Korean queries for the Korean runbooks (knowledge/runbooks/ko/*.md), written as an on-call engineer would
+# type them, without the English error strings the runbooks quote. Each names a topic key that the expected
+# doc id must contain; "ko" hit@1 additionally requires the Korean document itself.
+KOREAN_QUERIES = [
+    ("디스크 용량이 가득 차서 파일을 쓸 수 없습니다", "disk"),
+    ("서버 디스크 공간 부족으로 로그 기록이 실패함", "disk"),
+    ("데이터베이스 연결 수가 한도를 넘어 새 연결을 만들 수 없음", "connection"),
+    ("커넥션 풀이 고갈되어 요청이 타임아웃 됩니다", "connection"),
+    ("인증서가 만료되어 HTTPS 요청이 실패합니다", "tls"),
+    ("TLS 인증서 만료로 핸드셰이크 오류 발생", "tls"),
+    ("디비 접속이 너무 많다는 오류가 계속 발생", "connection"),
+]
+
+
+def load_queries(path: Path, field: str = "query_text") -> list[tuple[str, str]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            out.append((q[field], q["expected_doc"]))
+    return out
+
+
+def metrics(ranked: Sequence[Sequence[str]], truth: Sequence[str]) -> dict[str, float]:
+    r1 = r5 = mrr = 0.0
+    for ids, want in zip(ranked, truth):
+        if want in ids:
+            rank = list(ids).index(want) + 1
+            r1 += rank == 1
+            r5 += rank <= 5
+            mrr += 1.0 / rank
+    n = len(truth) or 1
+    return {"R@1": r1 / n, "R@5": r5 / n, "MRR": mrr / n}
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+# ------------------------------------------------------------------------------------------------- opsloop
+
+def run_opsloop(docs_dir: Path, queries: list[tuple[str, str]], repeat: int) -> dict[str, float]:
+    tmp = Path(tempfile.mkdtemp(prefix="opsloop-bench-"))
+    try:
+        builds = []
+        for i in range(repeat):
+            t = time.perf_counter()
+            r = LocalRetriever([docs_dir], index_dir=tmp / f"cold{i}")
+            r.refresh()
+            builds.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        warm = LocalRetriever([docs_dir], index_dir=tmp / "cold0")
+        warm.refresh()
+        load = time.perf_counter() - t
+        assert warm.status == "loaded", warm.status
+        lat: list[float] = []
+        ranked = []
+        for text, _ in queries:
+            lat += timed(lambda: warm.search(text, 10), repeat)
+            ranked.append([h.doc_id for h in warm.search(text, 10)])
+        m = metrics(ranked, [want for _, want in queries])
+        m.update(index_s=statistics.median(builds), load_s=load, p50_ms=pct(lat, 50) * 1e3,
+                 p95_ms=pct(lat, 95) * 1e3)
+        return m
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def rank_with(config: RankingConfig, docs: list[Document], queries: list[tuple[str, str]]) -> dict[str, float]:
+    ranker = Ranker(build_index(docs, config), config)
+    ranked = [[s.doc_id for s in ranker.score(text, 10)] for text, _ in queries]
+    return metrics(ranked, [want for _, want in queries])
+
+
+# ------------------------------------------------------------------------------------------------- bm25s
+
+def run_bm25(docs_dir: Path, queries: list[tuple[str, str]], repeat: int) -> dict[str, float]:
+    """Plain BM25: bm25s defaults, bm25s' own simple tokeniser (lower case, \\w\\w+, English stopwords)."""
+    import bm25s
+
+    paths = sorted(docs_dir.glob("*.md"))
+    ids = [p.stem for p in paths]
+    corpus = [p.read_text(encoding="utf-8") for p in paths]
+
+    def build() -> object:
+        model = bm25s.BM25()
+        model.index(bm25s.tokenize(corpus, show_progress=False), show_progress=False)
+        return model
+
+    builds = timed(build, repeat)
+    model = build()
+    k = min(10, len(ids))
+
+    def query(text: str) -> list[str]:
+        docs, _ = model.retrieve(bm25s.tokenize([text], show_progress=False), k=k, show_progress=False)
+        return [ids[i] for i in docs[0]]
+
+    lat: list[float] = []
+    ranked = []
+    for text, _ in queries:
+        lat += timed(lambda: query(text), repeat)
+        ranked.append(query(text))
+    m = metrics(ranked, [want for _, want in queries])
+    m.update(index_s=statistics.median(builds), load_s=float("nan"), p50_ms=pct(lat, 50) * 1e3,
+             p95_ms=pct(lat, 95) * 1e3)
+    return m
+
+
+# ------------------------------------------------------------------------------------------------- report
+
+def fmt(v: float, digits: int = 3) -> str:
+    return "n/a" if v != v else f"{v:.{digits}f}"
+
+
+def ablations() -> list[tuple[str, RankingConfig]]:
+    full = RankingConfig()
+    a = full.analyzer
+    return [
+        ("full", full),
+        ("− field weights (all fields 1.0)", dataclasses.replace(full, field_weights=None)),
+        ("− name coverage", dataclasses.replace(full, name_coverage=0.0)),
+        ("− H1 / file name in title", dataclasses.replace(full, name_fields=False)),
+        ("− value masking (query normalisation)", dataclasses.replace(full, analyzer=dataclasses.replace(
+            a, mask_values=False))),
+        ("− identifier splitting", dataclasses.replace(full, analyzer=dataclasses.replace(
+            a, split_identifiers=False))),
+        ("− whole identifier kept", dataclasses.replace(full, analyzer=dataclasses.replace(
+            a, keep_original=False))),
+        ("− whole identifier at half weight (1.0)", dataclasses.replace(full, compound_weight=1.0)),
+        ("− stemming", dataclasses.replace(full, analyzer=dataclasses.replace(a, stem=False))),
+        ("− stopwords", dataclasses.replace(full, analyzer=dataclasses.replace(a, stopwords=False))),
+        ("− negation terms", dataclasses.replace(full, analyzer=dataclasses.replace(a, negation=False))),
+        ("− other docs' names kept whole", dataclasses.replace(full, opaque_references=False)),
+        ("plain BM25 inside opsloop (all of the above off)", RankingConfig(
+            analyzer=Analyzer(mask_values=False, split_identifiers=False, keep_original=False, stem=False,
+                              negation=False, hangul_bigrams=False),
+            field_weights=(("body", 1.0),), name_coverage=0.0, name_fields=False, opaque_references=False,
+            compound_weight=1.0, pattern_bonus=0.0)),
+    ]
+
+
+def scale_run(docs_dir: Path, queries: list[tuple[str, str]], copies: int) -> dict[str, float]:
+    """Index ``copies`` renamed copies of every doc (≈1,000 docs) to measure build, load and query time."""
+    tmp = Path(tempfile.mkdtemp(prefix="opsloop-scale-"))
+    try:
+        src = sorted(docs_dir.glob("*.md"))
+        for c in range(copies):
+            d = tmp / "kb" / f"set{c:02d}"
+            d.mkdir(parents=True)
+            for p in src:
+                (d / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+        t = time.perf_counter()
+        r = LocalRetriever([tmp / "kb"], index_dir=tmp / "idx")
+        r.refresh()
+        build = time.perf_counter() - t
+        t = time.perf_counter()
+        r2 = LocalRetriever([tmp / "kb"], index_dir=tmp / "idx")
+        r2.refresh()
+        load = time.perf_counter() - t
+        lat = []
+        for text, _ in queries:
+            lat += timed(lambda: r2.search(text, 10), 3)
+        size = (tmp / "idx" / "index.json").stat().st_size
+        return {"docs": len(r2), "build_s": build, "load_s": load, "p50_ms": pct(lat, 50) * 1e3,
+                "p95_ms": pct(lat, 95) * 1e3, "index_mb": size / 1e6}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def korean_check(knowledge: Path, config: RankingConfig | None = None, table: bool = True) -> list[str]:
+    ko = knowledge / "runbooks" / "ko"
+    if not ko.is_dir() or not any(ko.glob("*.md")):
+        return [f"(skipped: no Korean runbooks under {ko})"]
+    tmp = Path(tempfile.mkdtemp(prefix="opsloop-ko-"))
+    try:
+        r = LocalRetriever([knowledge], index_dir=tmp, config=config)
+        rows = ["| query | top-1 | topic ok | Korean doc |", "|---|---|---|---|"]
+        topic = lang = 0
+        for text, key in KOREAN_QUERIES:
+            hits = r.search(text, 3)
+            top = hits[0].doc_id if hits else ""
+            ok_topic = key in top
+            ok_ko = ok_topic and "/ko/" in f"/{top}"
+            topic += ok_topic
+            lang += ok_ko
+            rows.append(f"| {text} | {top or '—'} | {'yes' if ok_topic else 'no'} | {'yes' if ok_ko else 'no'} |")
+        n = len(KOREAN_QUERIES)
+        if not table:
+            rows = []
+        rows.append(f"\nKorean hit@1 (right topic): {topic}/{n} = {topic / n:.2f}; "
+                    f"(right topic, Korean doc): {lang}/{n} = {lang / n:.2f}")
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "runbooks")
+    ap.add_argument("--split", default="dev")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--knowledge", type=Path, default=REPO / "knowledge")
+    ap.add_argument("--scale-copies", type=int, default=10)
+    args = ap.parse_args(argv)
+    docs_dir = args.data / "docs"
+    qfile = args.data / f"{args.split}.jsonl"
+    if not docs_dir.is_dir() or not qfile.is_file():
+        print(f"evaluation data not found under {args.data} (need docs/ and {qfile.name})", file=sys.stderr)
+        return 2
+    queries = load_queries(qfile)
+    ours = run_opsloop(docs_dir, queries, args.repeat)
+    base = run_bm25(docs_dir, queries, args.repeat)
+
+    print(f"## Retrieval on {args.data.name} ({args.split}: {len(queries)} queries, "
+          f"{len(list(docs_dir.glob('*.md')))} docs)\n")
+    print("| retriever | R@1 | R@5 | MRR | index build (s) | index load (s) | query p50 (ms) | query p95 (ms) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, m in (("opsloop LocalRetriever", ours), ("BM25 (bm25s defaults)", base)):
+        print(f"| {name} | {fmt(m['R@1'])} | {fmt(m['R@5'])} | {fmt(m['MRR'])} | {fmt(m['index_s'])} | "
+              f"{fmt(m['load_s'])} | {fmt(m['p50_ms'], 2)} | {fmt(m['p95_ms'], 2)} |")
+    ratio = {k: (ours[k] / base[k] if base[k] else float("nan")) for k in ("R@1", "R@5", "MRR", "index_s",
+                                                                          "p50_ms", "p95_ms")}
+    print(f"| ratio opsloop / BM25 | {fmt(ratio['R@1'], 2)}× | {fmt(ratio['R@5'], 2)}× | {fmt(ratio['MRR'], 2)}× | "
+          f"{fmt(ratio['index_s'], 1)}× | | {fmt(ratio['p50_ms'], 1)}× | {fmt(ratio['p95_ms'], 1)}× |")
+
+    docs = load_documents(docs_dir)
+    print("\n## Ablation (opsloop ranking, one component removed at a time)\n")
+    print("| configuration | R@1 | R@5 | MRR | ΔR@1 | ΔMRR |")
+    print("|---|---|---|---|---|---|")
+    full = None
+    for name, cfg in ablations():
+        m = rank_with(cfg, docs, queries)
+        full = full or m
+        print(f"| {name} | {fmt(m['R@1'])} | {fmt(m['R@5'])} | {fmt(m['MRR'])} | "
+              f"{m['R@1'] - full['R@1']:+.3f} | {m['MRR'] - full['MRR']:+.3f} |")
+
+    summaries = load_queries(qfile, "summary")
+    s_ours = rank_with(RankingConfig(), docs, summaries)
+    s_base = run_bm25(docs_dir, summaries, 1)
+    print("\n## Second wording: the alert `summary` field as the query (nothing was tuned on it)\n")
+    print("| retriever | R@1 | R@5 | MRR |\n|---|---|---|---|")
+    for name, m in (("opsloop LocalRetriever", s_ours), ("BM25 (bm25s defaults)", s_base)):
+        print(f"| {name} | {fmt(m['R@1'])} | {fmt(m['R@5'])} | {fmt(m['MRR'])} |")
+
+    sc = scale_run(docs_dir, queries, args.scale_copies)
+    print(f"\n## Scale: {sc['docs']} documents ({args.scale_copies} renamed copies of the set)\n")
+    print("| index build (s) | index load (s) | index size (MB) | query p50 (ms) | query p95 (ms) |")
+    print("|---|---|---|---|---|")
+    print(f"| {fmt(sc['build_s'], 2)} | {fmt(sc['load_s'], 2)} | {fmt(sc['index_mb'], 1)} | "
+          f"{fmt(sc['p50_ms'], 2)} | {fmt(sc['p95_ms'], 2)} |")
+
+    shown = args.knowledge.relative_to(REPO) if args.knowledge.is_relative_to(REPO) else args.knowledge
+    print(f"\n## Korean check over {shown}/\n")
+    for row in korean_check(args.knowledge):
+        print(row)
+    no_bigrams = RankingConfig(analyzer=dataclasses.replace(RankingConfig().analyzer, hangul_bigrams=False))
+    for row in korean_check(args.knowledge, no_bigrams, table=False):
+        print("Without Hangul bigrams (whole eojeol as terms): " + row.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
