@@ -156,3 +156,33 @@ def test_an_announcement_lost_by_a_crashed_opener_is_resent_by_a_later_occurrenc
     # THEN one arriving after it does, so the incident is not lost
     later = store.record("/ecs/orders-api", "fp1", 1, now=clock() + 120, new_incident_id="y", window_seconds=900)
     assert later.event_pending and later.incident_id == "inc-1" and later.count == 3
+
+
+class CountingSlack:
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+
+    def update_occurrences(self, message: Any, incident: Any, classification: Any, analysis: Any) -> None:
+        self.updates.append(incident.occurrences)
+
+
+def test_the_slack_message_count_is_kept_current_at_most_once_per_interval(aws: Any) -> None:
+    clock = Clock()
+    slack = CountingSlack()
+    settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", "OPSLOOP_SLACK_UPDATE_SECONDS": "60"})
+    store = IncidentStore(aws["ddb"], aws["table"])
+    intake = Intake(settings, store, aws["events"], notifier=lambda: slack, clock=clock)
+    batch = encode_subscription("/ecs/orders-api", [_line(i) for i in range(5)])["awslogs"]["data"]
+    incident_id = intake.handle_subscription(batch).opened[0]
+    # the incident was posted (what the notify step stores)
+    store.update_incident(incident_id, slack={"channel": "C0OPS", "ts": "1790000000.000100", "permalink": ""},
+                          classification={"category": "database", "severity": "high"},
+                          analysis={"summary": "s", "root_cause": "r"})
+
+    intake.handle_subscription(batch)  # 10 so far: the first refresh
+    clock.t += 10
+    intake.handle_subscription(batch)  # 15, inside the interval: no call
+    clock.t += 61
+    intake.handle_subscription(batch)  # 20: the next refresh
+
+    assert slack.updates == [10, 20]
