@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsloop.fingerprint import Fingerprint, fingerprint, mask
+from opsloop.fingerprint import Fingerprint, clear_caches, fingerprint, mask
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,3 +202,74 @@ def test_java_exception_below_a_logger_header_line_is_the_identity() -> None:
     assert a.exception == "java.sql.SQLTransientConnectionException"
     assert a.fingerprint == b.fingerprint
     assert "com.example.orders.OrderRepository.findById" in a.frames
+
+
+# ---------------------------------------------------------------------------- stability and memos
+
+# Keys of incidents already stored must keep matching: these values are pinned, a change here splits
+# every open incident of that kind in two.
+PINNED = [
+    ("payment 42 failed for order 77", "c31f2a152c22c93c", "payment <*> failed for order <*>"),
+    ("Connection refused to 10.0.3.7:5432", "2d032e53940338eb", "Connection refused to <*>"),
+    ("2024-05-01T10:00:00.123Z\t0f9e8d7c-1111-2222-3333-444455556666\tERROR\tpayment 42 failed", "a7fad92666e54804",
+     "payment <*> failed"),
+    ("af9e8d7c-1111-2222-3333-444455556666 upstream 503 after 12 ms", "aaba5e05fdb9102d", "upstream <*> after <*>"),
+    ("Failed password for root from 5.36.59.76 port 42393 ssh2", "86009f106dfe7e36",
+     "Failed password for <*> from <*> port <*> ssh2"),
+    ("upload of 5.2 KB took 160 ms", "4dff170f0587c7a6", "upload of <*> took <*>"),
+    ("job started at Fri Jun 17 07:07:00 2005 failed", "2b6b035d993a7fed", "job started at <*> failed"),
+    ("range 1..2 <*>-<*> ok", "578c3bce3ca08124", "range <*> ok"),
+    ("KeyError: 'customer_id'", "10976f2840ef567d", "KeyError: <*>"),
+    ("Received block blk_-1608999687919862906 of size 67108864 from /10.251.42.84", "872716ce59b80069",
+     "Received block <*> of size <*> from <*>"),
+    ("", "b8c9e440ead3ddac", ""),
+    ("x", "a94d036e7c8a144f", "x"),
+    (PY_TRACE, "cc85d8388e9feb9b", "ValueError: invalid order id <*>"),
+    (JAVA_TRACE, "2be0fe899e8c8dbb", "java.lang.IllegalStateException: Connection pool exhausted after <*>"),
+    (NODE_TRACE, "aebb117686558702", "TypeError: Cannot read properties of undefined (reading <*>)"),
+]
+
+
+@pytest.mark.parametrize(("message", "key", "template"), PINNED, ids=[str(i) for i in range(len(PINNED))])
+def test_fingerprints_of_known_messages_never_change(message: str, key: str, template: str) -> None:
+    clear_caches()
+    cold = fingerprint(message)
+    warm = fingerprint(message)  # now served from the memos
+    assert (cold.fingerprint, cold.template) == (key, template)
+    assert warm == cold
+
+
+def _fields(fp: Fingerprint) -> tuple[str, str, str | None, list[str]]:
+    return fp.fingerprint, fp.template, fp.exception, fp.frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["payment", "42", "10.0.0.1:80", "user", "bob", "for", "Jun", "5", "ms", "ERROR",
+                                 "Error:", "x=1", "/tmp/a", "'q'", "\n", "  at f (/a/b.js:1:2)", "TypeError: boom",
+                                 "0f9e8d7c-1111-2222-3333-444455556666", "..", "<*>", "-", ","]),
+                max_size=14).map(" ".join))
+def test_memoised_results_equal_freshly_computed_ones(text: str) -> None:
+    # GIVEN a message seen before (memo hit) and the same message after the memos are forgotten
+    fingerprint(text)
+    warm = fingerprint(text)
+    clear_caches()
+    cold = fingerprint(text)
+    # THEN both are the same, field by field
+    assert _fields(warm) == _fields(cold)
+
+
+def test_lines_sharing_a_template_get_the_template_s_key_whatever_was_seen_first() -> None:
+    clear_caches()
+    first = fingerprint("TimeoutError after 30 s on shard 7")
+    second = fingerprint("TimeoutError after 12 s on shard 3")
+    clear_caches()
+    alone = fingerprint("TimeoutError after 12 s on shard 3")
+    assert _fields(second) == _fields(alone) and second.fingerprint == first.fingerprint
+    assert alone.exception == "TimeoutError"
+
+
+def test_a_returned_fingerprint_can_be_changed_without_affecting_later_results() -> None:
+    a = fingerprint(PY_TRACE)
+    a.frames.append("mutated")
+    b = fingerprint(PY_TRACE)
+    assert "mutated" not in b.frames and b.frames == ["orders/service.py:process", "task/app.py:handler"]

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from opsloop.errors import ConfigError
-from opsloop.redact import Redacted, compile_extra, redact
+from opsloop import redact as redact_module
+from opsloop.redact import Redacted, clear_caches, compile_extra, redact
 
 # (canary as it appears in a log, the part that must never survive, kind)
 CANARIES = [
@@ -25,6 +26,8 @@ CANARIES = [
     ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "0123456789abcdefghijABCDEFGHIJ012345", "github_token"),
     ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU",
      "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU", "github_token"),
+    # a fine-grained token whose random part happens to hold no "gh"
+    ("github_pat_11ABCDEFX0123456789_XYZabcdefijklmnopqrstuvwxyzAB", "XYZabcdefijklmnopqrstuvwxyzAB", "github_token"),
     ("sk_live_51HxQ2bKz9f8d7c6b5a4Z3Y2X1W", "51HxQ2bKz9f8d7c6b5a4Z3Y2X1W", "stripe_key"),
     ("password=Tr0ub4dor&3x", "Tr0ub4dor", "password"),
     ('"client_secret": "9f8e7d6c5b4a-secret-value"', "9f8e7d6c5b4a-secret-value", "secret"),
@@ -151,3 +154,64 @@ def test_a_canary_secret_never_survives_whatever_surrounds_it(before: str, sep1:
 def test_redaction_is_idempotent(text: str) -> None:
     once = redact(text).text
     assert redact(once).text == once
+
+
+# ---------------------------------------------------------------------------- prefilters and memo
+
+FRAGMENTS = [c[0] for c in CANARIES] + [
+    " ", " ", ", ", "=", ": ", "\"", "'", "@", "://", "/", "_", "-", "password", "Token", "KEY", "basic ", "Bearer ",
+    "authorization", "1", "2005", "4111", "5500-0000", "A", "AKIA", "eyJ", "xox", "gh", "whsec_", "_test_", "\n",
+    "[REDACTED:jwt]", "blk_-1608999687919862906", "10.251.42.84:50010", "-----BEGIN", "q9Vb3+Xr8Tn2Lw5Yc7Pd1",
+]
+
+
+def _every_family(text: str) -> Redacted:
+    """What redact() would return if no prefilter ever skipped a family."""
+    c = redact_module._Counter()
+    low = text.lower()
+    for family in (redact_module._PEM, redact_module._JWT, redact_module._auth, redact_module._AWS_KEY_ID,
+                   redact_module._SLACK, redact_module._GITHUB, redact_module._STRIPE, redact_module._url_password,
+                   redact_module._kv, redact_module._aws_secret, redact_module._cards):
+        text = family(text, low, c)
+        low = text.lower()
+    return Redacted(text=text, count=c.count, kinds=tuple(sorted(c.kinds)))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=6), max_size=12).map("".join))
+def test_prefilters_never_skip_a_family_that_would_match(text: str) -> None:
+    # GIVEN any mix of secret fragments, near misses and noise
+    # WHEN it is redacted with the cheap prefilters, and with every family forced to run
+    # THEN the results are the same: a prefilter only ever skips work that would find nothing
+    clear_caches()
+    assert redact(text) == _every_family(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=10).map("".join))
+def test_memoised_results_equal_freshly_computed_ones(text: str) -> None:
+    redact(text)
+    warm = redact(text)
+    clear_caches()
+    assert warm == redact(text)
+
+
+def test_user_patterns_still_apply_to_a_line_already_seen_without_them() -> None:
+    # GIVEN a line redacted once with the built-in rules only (now memoised)
+    line = "customer CUST-12345 sent password=hunter2"
+    assert redact(line).kinds == ("password",)
+    # WHEN the same line is redacted with a user pattern
+    r = redact(line, extra_patterns=[r"CUST-\d+"])
+    # THEN both the built-in and the user's secrets are gone, and the memoised result is unchanged
+    assert r.text == "customer [REDACTED:custom] sent password=[REDACTED:password]"
+    assert r.count == 2 and r.kinds == ("custom", "password")
+    assert redact(line).text == "customer CUST-12345 sent password=[REDACTED:password]"
+
+
+def test_a_secret_exposed_by_another_replacement_is_replaced_too() -> None:
+    # GIVEN a card number glued to an access key id (no word boundary until the key id is replaced)
+    r = redact("charge 4111 1111 1111 1111AKIAZ3MPLE7EXAMPLE2Q failed")
+    # THEN both are gone in one pass, so redacting the output again changes nothing
+    assert r.text == "charge [REDACTED:card_number][REDACTED:aws_access_key_id] failed"
+    assert r.kinds == ("aws_access_key_id", "card_number")
+    assert redact(r.text).text == r.text

@@ -9,7 +9,8 @@ the key is a hash of what remains. Stack traces are keyed by the exception class
 *application* frames without line numbers, so a redeploy that shifts lines, or a message whose tail
 varies, does not open a new incident.
 
-Everything here is a pure function of its input: no process-local state, no ``hash()``, no clocks.
+Everything here is a pure function of its input: no ``hash()``, no clocks, and the memos that make
+repeated tokens, lines and templates cheap never change a result (tests compare memo hits with cold runs).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import Iterable, Sequence, TextIO
 
 PLACEHOLDER = "<*>"
 MAX_FRAMES = 3  # innermost application frames that identify where an error happens
@@ -58,10 +59,18 @@ _MAX_PREFIX_STEPS = 12
 _PREFIX_WORDS = frozenset(_LEVEL_WORDS + _MONTHS + _WEEKDAYS + ("RequestId:",))
 
 
+# The first character of anything _PREFIX_RE can match: whitespace (tested apart), a digit, "[", a hex
+# digit (request ids) or the initial of a level, month, weekday or "RequestId:". Most log lines start
+# with something else, and one set lookup settles them.
+_PREFIX_FIRST = frozenset("0123456789[abcdefABCDEF" + "".join(w[0] for w in _PREFIX_WORDS))
+
+
 def _may_have_prefix(text: str) -> bool:
     """Cheap test that spares the prefix regex on the vast majority of lines."""
     c = text[:1]
-    if not c or c.isspace() or c.isdigit() or c == "[":
+    if c not in _PREFIX_FIRST:
+        return not c or c.isspace()
+    if c == "[" or c.isdigit():
         return True
     head = text[:40].split(None, 1)
     return bool(head) and (head[0].rstrip(":") in _PREFIX_WORDS or head[0] in _PREFIX_WORDS or len(head[0]) == 36)
@@ -162,15 +171,20 @@ def _token(tok: str) -> str:
     return out
 
 
+# Any token in this set means a neighbour rule of _context() may apply; one set test spares the loop.
+_CONTEXT_GATE = frozenset(_DATE_WORDS | _NAME_NOUNS | _UNITS_GATE | {"for"})
+
+
 def mask(text: str) -> str:
     """Replace the variable parts of one line of text with ``<*>``."""
     if '"' in text or "'" in text:
         text = _QUOTED_RE.sub(PLACEHOLDER, text)
-    get = _MEMO.get
     toks = text.split()
-    out = [get(t) or _token(t) for t in toks]
-    if (_DATE_WORDS.intersection(toks) or _NAME_NOUNS.intersection(toks) or _UNITS_GATE.intersection(toks)
-            or "for" in toks):
+    # map() over the memo's bound get runs in C; only the tokens seen for the first time go to Python.
+    out = list(map(_MEMO.get, toks))
+    if None in out:
+        out = [o if o is not None else _token(t) for o, t in zip(out, toks)]
+    if not _CONTEXT_GATE.isdisjoint(toks):
         _context(toks, out)
     line = " ".join(out)
     if line.count(PLACEHOLDER) > 1:
@@ -322,12 +336,41 @@ def _node_trace(lines: list[str]) -> tuple[str, str, list[str]] | None:
     return e.group(1), e.group(2) or "", _pick(frames)
 
 
-_EXC_HINTS = ("Error", "Exception", "Fault", "Failure", "Throwable")
 _EXC_WORD_RE = re.compile(r"\b((?:[a-z_$][\w$]*\.)*[A-Z][\w$]*(?:Exception|Error|Fault|Failure|Throwable))\b")
+
+
+# Whole-message memos, on top of the token memo above. Logs repeat whole lines (retries, error storms)
+# and, far more often, whole templates (the same error with other ids), so a line's result and a
+# template's digest are kept. Both are pure functions of their key, so a memo hit returns exactly what
+# the computation would: the memos change speed, never a fingerprint. Bounded in entries and key size.
+_LINE_MEMO: dict[str, tuple[str, str, str | None, tuple[str, ...]]] = {}
+_TEMPLATE_MEMO: dict[str, tuple[str, str | None]] = {}
+_LINE_MEMO_MAX = 4096
+_LINE_MEMO_KEY_MAX = 1024
+
+
+def clear_caches() -> None:
+    """Forget every memoised result (benchmarks call this so that every timed run starts cold)."""
+    _MEMO.clear()
+    _LINE_MEMO.clear()
+    _TEMPLATE_MEMO.clear()
 
 
 def fingerprint(message: str) -> Fingerprint:
     """The stable identity of an error message (see the module docstring for what is masked and why)."""
+    hit = _LINE_MEMO.get(message)
+    if hit is None:
+        hit = _compute(message)
+        if len(message) <= _LINE_MEMO_KEY_MAX:
+            if len(_LINE_MEMO) >= _LINE_MEMO_MAX:
+                _LINE_MEMO.clear()
+            _LINE_MEMO[message] = hit
+    # a fresh object every call: Fingerprint is mutable, so callers must never share one
+    return Fingerprint(hit[0], hit[1], hit[2], list(hit[3]))
+
+
+def _compute(message: str) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """(digest, template, exception, frames) of one message."""
     message = message[:_MAX_INPUT]
     if "\n" in message:
         lines = message.replace("\r\n", "\n").split("\n")
@@ -335,17 +378,31 @@ def fingerprint(message: str) -> Fingerprint:
         if trace is not None:
             exc, msg, frames = trace
             template = f"{exc}: {mask(msg)}" if msg.strip() else exc
-            return _make(template, exc, frames)
+            return _digest(template, exc, frames), template, exc, tuple(frames)
         message = next((ln for ln in lines if ln.strip()), "")
     template = mask(strip_prefix(message))
-    m = _EXC_WORD_RE.search(template) if any(w in template for w in _EXC_HINTS) else None
-    return _make(template, m.group(1) if m else None, [])
+    known = _TEMPLATE_MEMO.get(template)
+    if known is None:
+        # the exception class of a one-line message is a function of its template alone
+        m = _EXC_WORD_RE.search(template) if _has_exc_hint(template) else None
+        exc = m.group(1) if m else None
+        known = (_digest(template, exc, ()), exc)
+        if len(template) <= _LINE_MEMO_KEY_MAX:
+            if len(_TEMPLATE_MEMO) >= _LINE_MEMO_MAX:
+                _TEMPLATE_MEMO.clear()
+            _TEMPLATE_MEMO[template] = known
+    return known[0], template, known[1], ()
 
 
-def _make(template: str, exception: str | None, frames: list[str]) -> Fingerprint:
+def _has_exc_hint(template: str) -> bool:
+    """Cheap test that spares _EXC_WORD_RE on lines without an exception-like word (chained `in`, no loop)."""
+    return ("Error" in template or "Exception" in template or "Fault" in template or "Failure" in template
+            or "Throwable" in template)
+
+
+def _digest(template: str, exception: str | None, frames: Sequence[str]) -> str:
     material = template + "\x1f" + (exception or "") + "\x1f" + "\x1e".join(frames)
-    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Fingerprint(fingerprint=digest, template=template, exception=exception, frames=list(frames))
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def run_cli(lines: Iterable[str], out: TextIO) -> int:
@@ -361,4 +418,4 @@ def run_cli(lines: Iterable[str], out: TextIO) -> int:
     return 0
 
 
-__all__ = ["Fingerprint", "PLACEHOLDER", "fingerprint", "mask", "run_cli", "strip_prefix"]
+__all__ = ["Fingerprint", "PLACEHOLDER", "clear_caches", "fingerprint", "mask", "run_cli", "strip_prefix"]
