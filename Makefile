@@ -33,9 +33,12 @@ lint: $(STAMP) ## cfn-lint and sam validate --lint on template.yaml
 build: $(STAMP) ## sam build without Docker (makefile build method, manylinux wheels for arm64)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 
-bench: $(STAMP) ## grouping and retrieval benchmarks (read ../shared/eval)
+bench: $(STAMP) ## every benchmark table (grouping, retrieval and learned recall read ../shared/eval)
 	$(BIN)/python benchmarks/grouping.py
 	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/learned_recall.py
+	$(BIN)/python benchmarks/intake.py
+	$(BIN)/python benchmarks/cold_start.py
 
 lock: ## re-resolve requirements/dev.txt into requirements/lock.txt
 	rm -rf /tmp/opsloop-lock && $(PYTHON) -m venv /tmp/opsloop-lock
