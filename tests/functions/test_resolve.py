@@ -124,3 +124,9 @@ def test_url_verification_challenge_is_answered(http_env: Any) -> None:
     headers = {k.lower(): v for k, v in sign_request(body, "s3cr3t", int(time.time())).items()}
     response = _handler()(_api_event(body, headers, "/slack/events"))
     assert response["statusCode"] == 200 and json.loads(response["body"])["challenge"] == "c-123"
+
+
+def test_a_click_after_escalation_explains_that_opsloop_stopped_waiting(store: Any) -> None:
+    store.update_incident(IID, status="ESCALATED")
+    outcome, replies = _resolve(store, RecordingSfn())
+    assert outcome == "already" and "stopped waiting" in replies[0]

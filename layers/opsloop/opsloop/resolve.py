@@ -56,10 +56,14 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
         return "forbidden"
     claimed = store.begin_resolve(incident_id, user, now=now)
     if claimed is None:
-        who = item.get("resolved_by")
-        reply(f"This incident is already resolved{f' by <@{who}>' if who else ''}. Thanks!"
-              if item.get("status") not in ("OPENED", "ANALYZING") else
-              "opsloop is still analysing this incident; try again in a moment.")
+        status, who = item.get("status"), item.get("resolved_by")
+        if status in ("OPENED", "ANALYZING"):
+            reply("opsloop is still analysing this incident; try again in a moment.")
+        elif status in ("ESCALATED", "FAILED"):
+            reply("opsloop has stopped waiting for this incident (it was escalated or a step failed): handle "
+                  "it by hand; the next occurrence opens a new incident.")
+        else:
+            reply(f"This incident is already resolved{f' by <@{who}>' if who else ''}. Thanks!")
         return "already"
     output = json.dumps({"resolved_by": user, "resolved_by_name": getattr(interaction, "user_name", "") or "",
                          "resolved_at": iso(now), "incident_id": incident_id})
