@@ -131,6 +131,11 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     item = store.get_incident(incident.incident_id) or {}
     message = _slack_ref(item)
     thread = notifier.fetch_thread(message) if message is not None else []
+    # People paste tokens and connection strings into threads too: nothing unredacted reaches the model,
+    # the report or the page.
+    from .redact import redact
+
+    thread = [replace(m, text=redact(m.text).text) for m in thread]
     resolved_by = str(resolution.get("resolved_by") or item.get("resolved_by") or "")
     # The occurrence count kept growing after the execution started: report the final one.
     state = store.fingerprint_state(incident.source, incident.fingerprint) or {}

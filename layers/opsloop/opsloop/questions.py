@@ -27,7 +27,10 @@ def answer_in_thread(channel: str, thread_ts: str, question: str, *, store: Inci
         return False
     incident = Incident.from_dict(item["incident"])
     classification = Classification.from_dict(item.get("classification") or {"category": "unknown", "severity": "medium"})
-    asked = replace(incident, message=f"{incident.message}\n\nQuestion from the team: {question[:MAX_QUESTION_CHARS]}")
+    from .redact import redact
+
+    question = redact(question[:MAX_QUESTION_CHARS]).text
+    asked = replace(incident, message=f"{incident.message}\n\nQuestion from the team: {question}")
     analysis = analyst.analyze(asked, classification)
     lines = [f"*{escape(analysis.summary, 500)}*", escape(analysis.root_cause, 1500)]
     lines += [f"{i}. {escape(s, 400)}" for i, s in enumerate(analysis.fix_steps[:6], 1)]
