@@ -457,6 +457,11 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
         hist = " (answered from history)" if a.get("answered_from_history") else ""
         say(f"  root cause: {str(a.get('root_cause', ''))[:160]}")
         say(f"  sources{hist}: {src}")
+        b = a.get("budget") or {}
+        tokens = (f"{b.get('input_tokens', 0)}/{b.get('max_input_tokens', 0)} input, "
+                  f"{b.get('output_tokens', 0)}/{b.get('max_output_tokens', 0)} output tokens"
+                  if b.get("max_input_tokens") else "no model tokens")
+        say(f"  analysis budget: {a.get('engine', '?')}, {b.get('elapsed_ms', 0)} ms, {tokens}")
     if extra.get("page"):
         say(f"  Confluence page {extra['page'].get('page_id')} "
             f"({'created' if extra['page'].get('created') else 'updated'})")
