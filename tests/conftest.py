@@ -12,6 +12,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "opsloop"))
 
 
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> None:
+    """Only loopback connections (pytest-httpserver, the local stand-ins): a test that would reach real AWS,
+    Slack or Confluence fails loudly instead. Subprocesses (sam build fetching wheels) are not affected."""
+    import socket
+
+    original = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not str(host).startswith(_LOOPBACK):
+            raise ConnectionRefusedError(f"tests may not connect to {host!r}: only loopback is allowed")
+        return original(self, address)
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = original  # type: ignore[method-assign]
+
+
 @pytest.fixture(autouse=True)
 def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     for k in list(os.environ):
