@@ -229,53 +229,68 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
             os.environ["OPSLOOP_SECRET_ARN"] = secret_arn
             wiring.reset()
             say(f"opsloop local run → {out}")
-            input_ = aws.to_execution_input(event, say)
-            if input_ is None:
+            inputs = aws.to_execution_inputs(event, say)
+            if not inputs:
                 result = RunResult(None, "NO_INCIDENT", [], None, {}, out)
                 _write_execution(out, result, {"note": "the event opened no new incident"})
                 aws.save_state(out)
                 return result
-            incident_id = input_["incident"]["incident_id"]
-            arn = aws.sfn.start_execution(stateMachineArn=aws.state_machine, name=incident_id,
-                                          input=json.dumps(input_))["executionArn"]
-            say(f"incident {incident_id}: execution started")
-            watcher = _Watcher(aws.sfn, arn, say)
-            resolved = False
-            deadline = time.monotonic() + opts.timeout_seconds
-            while True:
-                desc = aws.sfn.describe_execution(executionArn=arn)
-                watcher.poll()
-                if desc["status"] != "RUNNING":
-                    break
-                if time.monotonic() > deadline:
-                    aws.sfn.stop_execution(executionArn=arn, error="LocalRunTimeout",
-                                           cause=f"no terminal state within {opts.timeout_seconds:.0f}s")
-                    continue
-                if not resolved and opts.resolve != "never" and aws.waiting(incident_id):
-                    if thread:
-                        _seed_thread(slack, aws, incident_id, thread)
-                        say(f"  ↳ {len(thread)} thread message(s) added to the incident's Slack thread")
-                    if opts.resolve == "prompt":
-                        input("  Resolve the incident now? Press Enter to click Resolve… ")
-                    outcome = _click_resolve(dispatcher, aws, incident_id, signing_secret, interaction_body,
-                                             sign_request)
-                    say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
-                    resolved = True
-                time.sleep(0.05)
-            watcher.poll()
-            result = _result(aws.sfn, arn, incident_id, out, watcher.states)
-            extra = {"execution_arn": arn, "wall_seconds": round(time.monotonic() - started, 2),
-                     "error": desc.get("error"), "cause": (desc.get("cause") or "")[:1000]}
-            output = json.loads(desc.get("output") or "{}")
-            for key in ("page", "stored", "ingestion", "classification"):
-                if output.get(key):
-                    extra[key] = output[key]
-            _write_execution(out, result, extra)
+            results: list[tuple[RunResult, dict[str, Any]]] = []
+            for input_ in inputs:  # every incident the event opened goes through its own lifecycle
+                results.append(_execute(aws, input_, thread, opts, say, slack, dispatcher, signing_secret,
+                                        interaction_body, sign_request, started, out))
+            first, extra = results[0]
+            if len(results) > 1:
+                extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
+            _write_execution(out, first, extra)
             aws.save_state(out)
-            _summary(say, result, extra)
-            return result
+            for r, x in results:
+                _summary(say, r, x)
+            return first if all(r.status == "SUCCEEDED" for r, _ in results) else \
+                next(r for r, _ in results if r.status != "SUCCEEDED")
         finally:
             dispatcher.uninstall()
+
+
+def _execute(aws: "_Aws", input_: dict[str, Any], thread: list[dict[str, str]], opts: RunOptions,
+             say: Callable[[str], None], slack: Any, dispatcher: Any, signing_secret: str, interaction_body: Any,
+             sign_request: Any, started: float, out: Path) -> tuple[RunResult, dict[str, Any]]:
+    """One incident's execution, from start to a terminal state, clicking Resolve when it waits."""
+    incident_id = input_["incident"]["incident_id"]
+    arn = aws.sfn.start_execution(stateMachineArn=aws.state_machine, name=incident_id,
+                                  input=json.dumps(input_))["executionArn"]
+    say(f"incident {incident_id}: execution started")
+    watcher = _Watcher(aws.sfn, arn, say)
+    resolved = False
+    deadline = time.monotonic() + opts.timeout_seconds
+    while True:
+        desc = aws.sfn.describe_execution(executionArn=arn)
+        watcher.poll()
+        if desc["status"] != "RUNNING":
+            break
+        if time.monotonic() > deadline:
+            aws.sfn.stop_execution(executionArn=arn, error="LocalRunTimeout",
+                                   cause=f"no terminal state within {opts.timeout_seconds:.0f}s")
+            continue
+        if not resolved and opts.resolve != "never" and aws.waiting(incident_id):
+            if thread:
+                _seed_thread(slack, aws, incident_id, thread)
+                say(f"  ↳ {len(thread)} thread message(s) added to the incident's Slack thread")
+            if opts.resolve == "prompt":
+                input("  Resolve the incident now? Press Enter to click Resolve… ")
+            outcome = _click_resolve(dispatcher, aws, incident_id, signing_secret, interaction_body, sign_request)
+            say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
+            resolved = True
+        time.sleep(0.05)
+    watcher.poll()
+    result = _result(aws.sfn, arn, incident_id, out, watcher.states)
+    extra = {"execution_arn": arn, "wall_seconds": round(time.monotonic() - started, 2),
+             "error": desc.get("error"), "cause": (desc.get("cause") or "")[:1000]}
+    output = json.loads(desc.get("output") or "{}")
+    for key in ("page", "stored", "ingestion", "classification"):
+        if output.get(key):
+            extra[key] = output[key]
+    return result, extra
 
 
 class _Aws:
@@ -349,24 +364,31 @@ class _Aws:
             item.pop("task_token", None)
         (out / "state" / "incidents.json").write_text(json.dumps(items, indent=1), encoding="utf-8")
 
-    def to_execution_input(self, event: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any] | None:
+    def to_execution_inputs(self, event: dict[str, Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
         if isinstance(event.get("incident"), dict):
-            return event
+            return [event]
         kind = "CloudWatch Logs subscription" if "awslogs" in event else "CloudWatch Alarm"
         try:
             result = self.dispatcher.call("IntakeFunction", event)
         except Exception as exc:  # noqa: BLE001 - shown to the user as the run's error
             raise RunError(f"intake rejected the event: {type(exc).__name__}: {str(exc)[:500]}") from exc
+        if result.get("control"):
+            say("intake: a CloudWatch Logs control message (health check); nothing to do")
+            return []
         say(f"intake ({kind}): {result.get('lines', 0)} line(s), {result.get('groups', 0)} fingerprint(s), "
             f"{len(result.get('opened', []))} incident(s) opened, {result.get('ignored', 0)} ignored")
-        msgs = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
+        inputs = []
+        while True:  # what the rule delivered to its target, in order
+            msgs = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not msgs:
+                break
+            for m in msgs:
+                inputs.append(json.loads(m["Body"])["detail"])
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+        if not inputs:
             for incident_id, n in (result.get("counted") or {}).items():
                 say(f"  no new incident: {n} occurrence(s) now counted towards open incident {incident_id}")
-            return None
-        if len(msgs) > 1:
-            say(f"  {len(msgs)} incidents opened; this run follows the first")
-        return json.loads(msgs[0]["Body"])["detail"]
+        return inputs
 
     def waiting(self, incident_id: str) -> bool:
         r = self.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"INC#{incident_id}"}}, ConsistentRead=True)
