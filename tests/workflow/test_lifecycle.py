@@ -120,3 +120,16 @@ def test_hostile_log_text_is_redacted_and_escaped_everywhere(tmp_path: Path) -> 
         assert "<!channel>" not in blob and "<@U024BE7LH>" not in blob and "<script>" not in blob
     for page in (out / "confluence" / "pages").glob("*.html"):
         assert "<script>" not in page.read_text()
+
+
+def test_a_batch_with_two_errors_runs_two_lifecycles(tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(encode_subscription("/aws/lambda/billing", [
+        json.dumps({"level": "error", "msg": "psycopg2.OperationalError: FATAL: sorry, too many clients already"}),
+        "\x1b[31mERROR\x1b[0m Task timed out after 30.03 seconds"])))
+    out = tmp_path / "out"
+    result = run(RunOptions(out=out, event=event), say=_quiet)
+    doc = json.loads((out / "execution.json").read_text())
+    assert result.status == "SUCCEEDED" and len(doc["other_incidents"]) == 1
+    assert doc["other_incidents"][0]["status"] == "SUCCEEDED"
+    assert len(list((out / "knowledge").glob("*.md"))) == 2
