@@ -133,3 +133,25 @@ def test_a_batch_with_two_errors_runs_two_lifecycles(tmp_path: Path) -> None:
     assert result.status == "SUCCEEDED" and len(doc["other_incidents"]) == 1
     assert doc["other_incidents"][0]["status"] == "SUCCEEDED"
     assert len(list((out / "knowledge").glob("*.md"))) == 2
+
+
+def test_a_transient_failure_is_retried_by_the_state_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN Confluence answers 429 once (the adapter maps it to TransientError)
+    from opsloop.confluence.wiki import ConfluenceWiki
+    from opsloop.errors import TransientError
+
+    calls: list[int] = []
+    original = ConfluenceWiki.publish
+
+    def flaky(self, report, **kw):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransientError("Confluence is rate limiting (HTTP 429); retry after 1 s")
+        return original(self, report, **kw)
+
+    monkeypatch.setattr(ConfluenceWiki, "publish", flaky)
+    result = run(RunOptions(out=tmp_path / "out"), say=_quiet)
+
+    # THEN the ASL's Retry on TransientError runs the step again and the incident completes
+    assert result.status == "SUCCEEDED" and len(calls) == 2
+    assert result.states.count("Publish to Confluence") == 1 and "Report Failure" not in result.states
