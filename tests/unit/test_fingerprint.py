@@ -273,3 +273,50 @@ def test_a_returned_fingerprint_can_be_changed_without_affecting_later_results()
     a.frames.append("mutated")
     b = fingerprint(PY_TRACE)
     assert "mutated" not in b.frames and b.frames == ["orders/service.py:process", "task/app.py:handler"]
+
+
+@pytest.mark.parametrize(
+    ("text", "template"),
+    [
+        ("copied 10 20 30 files", "copied <*> files"),
+        ("range 3 - 4 ok", "range <*> ok"),
+        ("ids 1, 2, 3 done", "ids <*> done"),
+        ("took 5 KB, 6 ms", "took <*>"),
+        ("node 10.0.0.1:8080 up", "node <*> up"),
+        # leader dots: the unit rule sees "<*>..<*>" before the run is merged, so "KB" stays
+        ("1..2 KB", "<*> KB"),
+        ("depth.........0 ok", "depth.........<*> ok"),
+    ],
+)
+def test_runs_of_values_merge_within_and_across_tokens(text: str, template: str) -> None:
+    clear_caches()
+    assert mask(text) == template
+    assert mask(text) == template  # and the same from the token memo
+
+
+_RUN_FRAGMENTS = ["<*>", "<*>,", "-", ",", "..", "...", ":", "1", "2.5", "KB", "ms", "Jun", "user", "for", "x", "(", ")",
+                  "1..2", "a=1", "/p/1", "10.0.0.1:80", "'q'", "eth0", "host.example.com", " "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_RUN_FRAGMENTS) | st.text(max_size=4), max_size=14),
+       st.sampled_from([" ", "", ", ", " - "]))
+def test_a_template_never_holds_a_run_of_placeholders_left_to_merge(parts: list[str], sep: str) -> None:
+    # GIVEN any mix of values, separators and words
+    from opsloop.fingerprint import _RUN_RE
+
+    template = mask(sep.join(parts))
+    # THEN the line-level merge (run only where a run can cross a space) left nothing for the full pass
+    assert _RUN_RE.sub("<*>", template) == template
+
+
+def test_a_long_value_that_is_not_simple_is_masked_in_linear_time() -> None:
+    import time
+
+    # GIVEN a 40,000-character token of digits and dots ending in ":x" (every digit used to be a retry)
+    token = "1." * 20_000 + ":x"
+    t0 = time.perf_counter()
+    template = mask("value " + token)
+    # THEN it is one value, found fast (the backtracking form took seconds)
+    assert template == "value <*>:x"
+    assert time.perf_counter() - t0 < 0.5

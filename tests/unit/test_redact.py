@@ -162,6 +162,7 @@ FRAGMENTS = [c[0] for c in CANARIES] + [
     " ", " ", ", ", "=", ": ", "\"", "'", "@", "://", "/", "_", "-", "password", "Token", "KEY", "basic ", "Bearer ",
     "authorization", "1", "2005", "4111", "5500-0000", "A", "AKIA", "eyJ", "xox", "gh", "whsec_", "_test_", "\n",
     "[REDACTED:jwt]", "blk_-1608999687919862906", "10.251.42.84:50010", "-----BEGIN", "q9Vb3+Xr8Tn2Lw5Yc7Pd1",
+    "4111111111111111", "5500 0000 0000 0004", ".", "x", "1111 ", "-1111",
 ]
 
 
@@ -215,3 +216,13 @@ def test_a_secret_exposed_by_another_replacement_is_replaced_too() -> None:
     assert r.text == "charge [REDACTED:card_number][REDACTED:aws_access_key_id] failed"
     assert r.kinds == ("aws_access_key_id", "card_number")
     assert redact(r.text).text == r.text
+
+
+def test_a_line_without_secrets_comes_back_as_an_equal_immutable_result() -> None:
+    # GIVEN a line with no secret (the common case, built on a fast path)
+    r = redact("PacketResponder 1 for block blk_38865049064139660 terminating")
+    # THEN it equals, hashes like and is as frozen as a Redacted built the ordinary way
+    expected = Redacted(text="PacketResponder 1 for block blk_38865049064139660 terminating", count=0, kinds=())
+    assert r == expected and hash(r) == hash(expected) and repr(r) == repr(expected)
+    with pytest.raises(AttributeError):
+        r.text = "changed"  # type: ignore[misc]
