@@ -492,6 +492,8 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
     if extra.get("error"):
         say(f"  error: {extra['error']}: {extra.get('cause', '')[:300]}")
     say(f"  out dir: {result.out} (execution.json, slack/, confluence/, knowledge/)")
+    if result.status == "SUCCEEDED" and not a.get("answered_from_history"):
+        say("  Run the same command again: the next occurrence is answered from this incident's report.")
 
 
 def encode_subscription(log_group: str, messages: list[str], *, stream: str = "app/1", start_ms: int | None = None) -> dict[str, Any]:
