@@ -29,10 +29,12 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from .loopback import LoopbackServer
 
 API = "/wiki/rest/api"
 MAX_BODY = 5 * 1024 * 1024
@@ -66,7 +68,7 @@ class _HttpError(Exception):
         self.message = message
 
 
-class ConfluenceStandIn:
+class ConfluenceStandIn(LoopbackServer):
     """A local Confluence Cloud REST v1 subset. ``start()`` returns the base URL to give the client."""
 
     def __init__(self, out_dir: Path, username: str, token: str, space_key: str,
@@ -78,8 +80,6 @@ class ConfluenceStandIn:
         self.space_key = space_key
         self.parent_ids = None if parent_ids is None else {str(p) for p in parent_ids}
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.base_url = ""
         self._state: dict[str, Any] = {"space_key": space_key, "next_id": FIRST_PAGE_ID, "pages": {}}
         self._request_no = 0
@@ -97,29 +97,8 @@ class ConfluenceStandIn:
         numbers = [int(p.name[:4]) for p in self.root.glob("[0-9][0-9][0-9][0-9]-*.json") if p.name[:4].isdigit()]
         self._request_no = max(numbers, default=0)
         handler = type("Handler", (_Handler,), {"stand_in": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        port = self._server.server_address[1]
-        self.base_url = f"http://127.0.0.1:{port}/wiki"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="confluence-stand-in", daemon=True)
-        self._thread.start()
+        self.base_url = self._serve(handler, "/wiki", "confluence-stand-in")
         return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ConfluenceStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def pages(self) -> list[dict[str, Any]]:
         """A copy of every stored page: id, title, version, labels, ancestors, body."""

@@ -22,11 +22,12 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .loopback import LoopbackServer
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_BLOCKS = 50
@@ -43,7 +44,7 @@ class SlackError(Exception):
         self.error = error
 
 
-class SlackStandIn:
+class SlackStandIn(LoopbackServer):
     """A local Slack Web API subset. ``start()`` returns the base URL to give ``WebClient(base_url=...)``."""
 
     def __init__(self, out_dir: Path, token: str, channel: str, *, members: Iterable[str] = ("U0LOCAL",),
@@ -60,8 +61,6 @@ class SlackStandIn:
         self._pending_seeds: dict[str, list[dict[str, Any]]] = {}
         self._seq = 0
         self._ts_counter = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.base_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -76,32 +75,8 @@ class SlackStandIn:
             server_version = "opsloop-slack-stand-in"
             owner = stand_in
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # a short poll interval keeps stop() quick (serve_forever checks for shutdown once per interval)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slack-stand-in", daemon=True)
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        self.base_url = f"http://{host}:{port}/api/"
+        self.base_url = self._serve(Handler, "/api/", "slack-stand-in")
         return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> SlackStandIn:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- inspection and seeding -----------------------------------------------------------------------
     def messages(self) -> list[dict[str, Any]]:
