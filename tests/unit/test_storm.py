@@ -186,3 +186,21 @@ def test_the_slack_message_count_is_kept_current_at_most_once_per_interval(aws: 
     intake.handle_subscription(batch)  # 20: the next refresh
 
     assert slack.updates == [10, 20]
+
+
+def test_a_failing_fingerprint_does_not_cost_the_other_groups_of_the_batch(aws: Any) -> None:
+    from opsloop.errors import TransientError
+
+    class FlakyStore(IncidentStore):
+        def record(self, scope: str, fingerprint: str, n: int, **kw: Any) -> Any:
+            if n == 2:  # the group with two lines
+                raise TransientError("DynamoDB update_item: ProvisionedThroughputExceededException")
+            return super().record(scope, fingerprint, n, **kw)
+
+    settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus"})
+    intake = Intake(settings, FlakyStore(aws["ddb"], aws["table"]), aws["events"], clock=Clock())
+    batch = encode_subscription("/ecs/orders-api", [_line(1), _line(2), "ERROR Task timed out after 3.00 seconds"])
+    with pytest.raises(TransientError):
+        intake.handle_subscription(batch["awslogs"]["data"])  # raised so Lambda retries the batch...
+    opened = _opened_events(aws)
+    assert len(opened) == 1 and "timed out" in opened[0]["detail"]["incident"]["template"]  # ...after the rest

@@ -23,6 +23,8 @@ from .incidents import IncidentStore, Occurrence, iso
 from .models import Analysis, Classification, Incident
 
 EVENT_SOURCE = "opsloop.intake"
+MAX_PARALLEL_GROUPS = 8
+_RESULT_LOCK = __import__("threading").Lock()
 DETAIL_TYPE = "Incident Opened"
 
 
@@ -81,6 +83,7 @@ class Intake:
         self.clock = clock or __import__("time").time
         self._ignore = _Ignore(dict(settings.ignore_patterns))
         self._extra = compile_extra(settings.redact_patterns)
+        self.parallel_groups = MAX_PARALLEL_GROUPS
 
     # -- CloudWatch Logs ------------------------------------------------------------------------
     def handle_subscription(self, data_b64: str, account: str | None = None, region: str | None = None) -> IntakeResult:
@@ -113,17 +116,39 @@ class Intake:
             g["first"] = min(g["first"], line.timestamp_ms)
             g["last"] = max(g["last"], line.timestamp_ms)
         result.groups = len(groups)
-        for g in groups.values():
-            fp = g["fp"]
-            incident = Incident(
-                incident_id="", fingerprint=fp.fingerprint, template=fp.template, message=g["sample"],
-                source=batch.log_group, service=service_of(batch.log_group), kind="log",
-                level=(g["level"] or "ERROR").upper(), exception=fp.exception, frames=list(fp.frames),
-                first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
-                log_stream=g["stream"], account=account or batch.owner, region=region,
-            )
-            self._record(incident, g["n"], result)
+        incidents = [Incident(
+            incident_id="", fingerprint=g["fp"].fingerprint, template=g["fp"].template, message=g["sample"],
+            source=batch.log_group, service=service_of(batch.log_group), kind="log",
+            level=(g["level"] or "ERROR").upper(), exception=g["fp"].exception, frames=list(g["fp"].frames),
+            first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
+            log_stream=g["stream"], account=account or batch.owner, region=region,
+        ) for g in groups.values()]
+        self._record_all(incidents, result)
         return result
+
+    def _record_all(self, incidents: list[Incident], result: IntakeResult) -> None:
+        """One DynamoDB round trip (or a few) per fingerprint is the batch's cost, so distinct fingerprints are
+        recorded concurrently. Every group is attempted even when one fails; then the first error is raised
+        so Lambda retries the batch (a retry may count the groups that succeeded twice: counts err high,
+        incidents are never lost)."""
+        if len(incidents) <= 1 or self.parallel_groups <= 1:
+            for incident in incidents:
+                self._record(incident, incident.occurrences, result)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        errors: list[BaseException] = []
+
+        def one(incident: Incident) -> None:
+            try:
+                self._record(incident, incident.occurrences, result)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the other groups
+                errors.append(exc)
+
+        with ThreadPoolExecutor(max_workers=min(self.parallel_groups, len(incidents))) as pool:
+            list(pool.map(one, incidents))
+        if errors:
+            raise errors[0]
 
     # -- CloudWatch Alarms ------------------------------------------------------------------------
     def handle_alarm(self, event: dict[str, Any]) -> IntakeResult:
@@ -171,10 +196,11 @@ class Intake:
         )
         incident = replace(incident, incident_id=occ.incident_id, occurrences=occ.count,
                            previous_incident_id=occ.previous_incident_id)
-        result.counted[occ.incident_id] = occ.count
-        if occ.opened or occ.event_pending:
+        with _RESULT_LOCK:
+            result.counted[occ.incident_id] = occ.count
             if occ.opened:
                 result.opened.append(occ.incident_id)
+        if occ.opened or occ.event_pending:
             self.store.create_incident(incident.to_dict(), now=now)
             self._announce(incident)
             self.store.announced(incident.source, incident.fingerprint, incident.incident_id)
