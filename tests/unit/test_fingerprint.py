@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -320,3 +321,62 @@ def test_a_long_value_that_is_not_simple_is_masked_in_linear_time() -> None:
     # THEN it is one value, found fast (the backtracking form took seconds)
     assert template == "value <*>:x"
     assert time.perf_counter() - t0 < 0.5
+
+
+# Tokens are decided once per *shape* (digits, hex letters, other letters and case told apart, lengths
+# and punctuation kept): the tests below hold that to the plain cascade of rules, token by token.
+_SAME_CLASS = ["0123456789", "abcdef", "ABCDEF", "ghijklmnopqrstuvwxyz", "GHIJKLMNOPQRSTUVWXYZ"]
+
+
+def _same_shape(tok: str, pick: random.Random) -> str:
+    """Another token of tok's shape: every ASCII digit or letter swapped for one of its class."""
+    return "".join(next((pick.choice(c) for c in _SAME_CLASS if ch in c), ch) for ch in tok)
+
+
+def _cascade(tok: str) -> str:
+    from opsloop.fingerprint import _mask_token
+
+    return _mask_token(tok)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789abcfxyzABFXZ.:-_/@=()[]{},;!?'\"`<*>~#$%+&|\\", min_size=1, max_size=24)
+       | st.sampled_from(["10.251.73.220:50010", "blk_-6952295868487656571", "0x14ed93111f20005,", "failure;",
+                          "(5)", "20,", "eth0", "core.2275", "uid=0", "/10.10.34.11:48373", "rhost=1.2.3.4",
+                          "07:07:02", "[173.234.31.186]", "1..2", "abcdefabcdef;", "()", "x86_64"]),
+       st.randoms(use_true_random=False))
+def test_a_token_s_mask_does_not_depend_on_tokens_of_the_same_shape_seen_before(tok: str, pick: random.Random) -> None:
+    # GIVEN a token seen first, which teaches the memo how to mask its shape
+    from opsloop.fingerprint import _MEMO
+
+    clear_caches()
+    sibling = _same_shape(tok, pick)
+    assert _MEMO[tok] == _cascade(tok)
+    # WHEN a different token of the same shape comes next
+    # THEN it is masked exactly as the full cascade of rules masks it
+    assert _MEMO[sibling] == _cascade(sibling)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "then_template"),
+    [
+        # a host name's mask depends on its last letters, which a shape does not keep
+        ("resolve cache.example.com failed", "resolve cache.example.cxm failed", "resolve cache.example.cxm failed"),
+        ("resolve cache.example.cxm failed", "resolve cache.example.com failed", "resolve <*> failed"),
+        # twelve hex letters before a delimiter are an id; with one other letter, a word
+        ("digest abcdefabcdef; ok", "digest abcdefabcdeg; ok", "digest abcdefabcdeg; ok"),
+        ("digest abcdefabcdeg; ok", "digest fedcbafedcba; ok", "digest <*>; ok"),
+        ("port (5) and 20, up", "port (7) and 31, up", "port (<*>) and <*>, up"),
+        ("nic eth0 up", "nic ab1 up", "nic ab1 up"),
+        ("nic eth0 up", "nic a1 up", "nic <*> up"),
+    ],
+)
+def test_what_a_shape_memo_learned_never_leaks_into_a_token_it_does_not_fit(first: str, then: str,
+                                                                            then_template: str) -> None:
+    clear_caches()
+    fingerprint(first)
+    warm = fingerprint(then)
+    clear_caches()
+    cold = fingerprint(then)
+    assert warm.template == cold.template == then_template
+    assert _fields(warm) == _fields(cold)

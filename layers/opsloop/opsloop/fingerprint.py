@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Iterable, Sequence, TextIO
 
 PLACEHOLDER = "<*>"
@@ -192,6 +193,90 @@ def _mask_token(tok: str) -> str:
     return _RUN_RE.sub(PLACEHOLDER, tok) if tok.count(PLACEHOLDER) > 1 else tok
 
 
+# --------------------------------------------------------------------------------------------------
+# Shape memo: what _mask_token decides depends on the *classes* of a token's characters, not on which
+# digit or which letter sits where. Values are new tokens on almost every line (block ids, IPs with
+# ports, counters), so the token memo rarely helps them, but their shapes repeat: "10.251.73.220:50010"
+# and "10.250.9.207:50010" differ in shape only by the lengths of their runs, and a block id's shape is
+# the same for every block of that length.
+#
+# The shape maps every ASCII digit to "9", a-f to "x", A-F to "X", g-z to "a", G-Z to "A", and keeps
+# every other character as it is; it keeps the length too (several rules count characters). Every
+# character class in the cascade of _mask_token is a union of these classes (\d, \w, [A-Za-z],
+# [0-9A-Fa-f], the delimiters and the placeholder's "<", "*", ">" are all kept apart), so two tokens
+# with one shape take the same branches and replace the same spans with <*>. One rule is the
+# exception: host names end in particular letters (".com", ".net"), so a token with a "." followed by a
+# letter (the host pass's own gate, and a property of the shape) is never decided by shape.
+#
+# What is stored per shape is how the output is made from the token: kept as it is, one <*> for all of
+# it, or kept up to i, then <*>, then kept from j. Any other outcome (several <*>, or a token that
+# already holds "<*>") stores _SLOW and is computed for each token. tests/unit pins equality with the
+# plain cascade on tokens that share a shape.
+# --------------------------------------------------------------------------------------------------
+_SHAPE_TABLE = bytes.maketrans(
+    b"0123456789abcdefABCDEFghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ",
+    b"9" * 10 + b"x" * 6 + b"X" * 6 + b"a" * 20 + b"A" * 20)
+_KEEP = 0  # the token is its own mask
+_WHOLE = 1  # the token is one value
+_SLOW = 2  # the mask depends on more than the shape (host names) or is not a single span
+_SHAPES: dict[bytes, object] = {}
+
+
+def _recipe(tok: str, out: str, shape: bytes) -> object:
+    """How out was made from tok, in a form that applies to every token of tok's shape."""
+    if b"." in shape and (b".a" in shape or b".x" in shape or b".A" in shape or b".X" in shape):
+        return _SLOW  # _HOST_GATE_RE's test on the shape: a "." followed by a letter
+    if out == tok:
+        return _KEEP
+    if out == PLACEHOLDER:
+        return _WHOLE
+    if PLACEHOLDER in tok or out.count(PLACEHOLDER) != 1:
+        return _SLOW
+    # out == tok[:i] + "<*>" + tok[j:]: tok holds no "<*>", so the one in out marks the replaced span
+    i = out.index(PLACEHOLDER)
+    j = len(tok) - (len(out) - i - len(PLACEHOLDER))
+    if j < i or out != tok[:i] + PLACEHOLDER + tok[j:]:
+        return _SLOW
+    return (i, j)
+
+
+# Characters of a simple value (_SIMPLE_VALUE_RE's class) as they appear in a shape.
+_SIMPLE_SHAPE_CHARS = b"9xXaA_.-+#$%"
+# Punctuation around a word that no rule of the cascade reacts to when the word is the only letters and
+# there is no digit: none of "/", "@", "=", "\\", "<", "*", ">" (URL, e-mail, key=value, path, placeholder).
+_WORD_AFFIX = b",;:()[]{}\"'|!?`.-_#$%&~^+"
+# Delimiters (_DELIM) around digits: the digits are one value and the delimiters stay ("(5)", "20,").
+_DIGIT_AFFIX = b",;:()[]{}\"'|!?`"
+
+
+def _shape_decision(shape: bytes) -> object:
+    """The recipe of the commonest shapes, read off the shape without running the cascade (None: run it).
+
+    Each answer is what _mask_token gives for every token of the shape:
+    - only simple-value characters and a digit: one value ("blk_-42", "10.0.0.1", "0x1f"), unless it is
+      letters then one digit ("eth0"), a name;
+    - letters with inert punctuation around them ("failure;", "(CioStream"): kept, unless the hex pass
+      could take it (12+ hex letters, or 32+ characters);
+    - digits with delimiters around them ("20,", "(5)"): the digits are one value.
+    """
+    if b".." in shape:
+        return None  # leader dots: the cascade splits the token
+    if b"9" in shape and not shape.translate(None, _SIMPLE_SHAPE_CHARS):
+        if len(shape) >= 3 and shape[-1:] == b"9" and not shape[:-1].translate(None, b"xXaA"):
+            return _KEEP
+        return _WHOLE
+    core = shape.strip(_WORD_AFFIX)
+    if core and not core.translate(None, b"xXaA"):
+        if len(shape) < 32 and (len(core) < 12 or core.translate(None, b"xX")):
+            return _KEEP
+        return None
+    core = shape.strip(_DIGIT_AFFIX)
+    if core and not core.translate(None, b"9"):
+        i = len(shape) - len(shape.lstrip(_DIGIT_AFFIX))
+        return (i, i + len(core))
+    return None
+
+
 class _TokenMemo(dict):  # type: ignore[type-arg]
     """token -> its mask. A miss computes the mask (dict calls __missing__ from C), so mask() reads a
     whole line's tokens with one map() and no second pass for the new ones. Bounded in entries and key
@@ -200,7 +285,33 @@ class _TokenMemo(dict):  # type: ignore[type-arg]
     __slots__ = ()
 
     def __missing__(self, tok: str) -> str:
-        out = _mask_token(tok)
+        # inlined on purpose: this runs for every token seen for the first time, often once a line
+        if tok.isalpha():
+            out = tok
+        elif tok.isdigit():
+            out = PLACEHOLDER
+        elif tok.isascii() and len(tok) <= _MEMO_TOKEN_MAX:
+            shape = tok.encode().translate(_SHAPE_TABLE)
+            how = _SHAPES.get(shape)
+            if how is None:
+                if len(_SHAPES) >= _MEMO_MAX:
+                    _SHAPES.clear()
+                how = _SHAPES[shape] = _shape_decision(shape)
+                if how is None:  # the cascade decides, and says how for the next token of this shape
+                    out = _mask_token(tok)
+                    _SHAPES[shape] = _recipe(tok, out, shape)
+            if how is None:
+                pass  # out was just computed
+            elif how == _WHOLE:
+                out = PLACEHOLDER
+            elif how == _KEEP:
+                out = tok
+            elif how == _SLOW:
+                out = _mask_token(tok)
+            else:
+                out = tok[:how[0]] + PLACEHOLDER + tok[how[1]:]  # type: ignore[index]
+        else:
+            out = _mask_token(tok)
         if len(tok) <= _MEMO_TOKEN_MAX:
             if len(self) >= _MEMO_MAX:
                 self.clear()
@@ -236,30 +347,45 @@ def mask(text: str) -> str:
 
 
 def _context(toks: list[str], out: list[str]) -> None:
-    """Rules that need a neighbour: dates spelled with words, units after numbers, names after "user"."""
+    """Rules that need a neighbour: dates spelled with words, units after numbers, names after "user".
+
+    Only a token that is a name noun, "for" or a unit (once trailing punctuation is stripped) can start a
+    rule, so the rules visit those positions alone, in order, with the skip that follows a masked name;
+    every other position was a no-op of the loop over all tokens that this replaces.
+    """
     n = len(out)
-    i = 0
-    while i < n:
+    skip = -1
+    for i in [i for i, bare in enumerate(map(str.rstrip, toks, repeat(_UNIT_TAIL, n))) if bare in _RULE_WORDS]:
+        if i == skip:
+            continue  # the name masked just before: never a noun itself
         t = toks[i]
         if t in _NAME_NOUNS and i + 1 < n and out[i] == t:
             nxt = out[i + 1]
             if nxt != PLACEHOLDER and nxt[:1].isalnum() and nxt[-1:].isalnum():
                 out[i + 1] = PLACEHOLDER
-                i += 1  # the name itself is never a noun
+                skip = i + 1
         elif t == "for" and i and i + 1 < n and toks[i - 1] in _AUTH_BEFORE_FOR and toks[i + 1] not in _NOT_A_NAME:
             if out[i + 1] == toks[i + 1] and toks[i + 1][:1].isalnum():
                 out[i + 1] = PLACEHOLDER
-                i += 1
+                skip = i + 1
         elif i and out[i - 1] == PLACEHOLDER:
-            bare = t.rstrip(",;:.)]")
+            bare = t.rstrip(_UNIT_TAIL)
             if bare in _UNITS:
                 out[i] = PLACEHOLDER + t[len(bare):]
-        i += 1
-    # month and weekday names next to a masked value are part of a date ("Sat Jun 18 02:08:10 2005")
+    # month and weekday names next to a masked value are part of a date ("Sat Jun 18 02:08:10 2005");
+    # two passes from the end, over the date words only (no other position changes here)
+    if _DATE_WORDS.isdisjoint(toks):
+        return
+    dates = [i for i in range(n - 1, -1, -1) if toks[i] in _DATE_WORDS]
     for _ in range(2):
-        for i in range(n - 1, -1, -1):
-            if toks[i] in _DATE_WORDS and ((i + 1 < n and out[i + 1] == PLACEHOLDER) or (i and out[i - 1] == PLACEHOLDER)):
+        for i in dates:
+            if (i + 1 < n and out[i + 1] == PLACEHOLDER) or (i and out[i - 1] == PLACEHOLDER):
                 out[i] = PLACEHOLDER
+
+
+_UNIT_TAIL = ",;:.)]"
+# every token that can start a rule above, after rstrip(_UNIT_TAIL): a superset, the rules test exactly
+_RULE_WORDS = frozenset(_NAME_NOUNS | _UNITS | {"for"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,6 +521,7 @@ _LINE_MEMO_KEY_MAX = 1024
 def clear_caches() -> None:
     """Forget every memoised result (benchmarks call this so that every timed run starts cold)."""
     _MEMO.clear()
+    _SHAPES.clear()
     _LINE_MEMO.clear()
     _TEMPLATE_MEMO.clear()
 
@@ -411,14 +538,27 @@ def fingerprint(message: str) -> Fingerprint:
             else:
                 # the common case, a short one-line message, inlined: on a line never seen before the
                 # calls saved here are a measurable share of the whole cost
-                template = mask(strip_prefix(message) if _may_have_prefix(message) else message)
+                # most lines start with a character no prefix starts with: one set test, no call
+                c = message[:1]
+                template = mask(strip_prefix(message) if c in _PREFIX_FIRST or c.isspace() else message)
                 known = _TEMPLATE_MEMO.get(template) or _template_key(template)
                 hit = (known[0], template, known[1], ())
             if len(_LINE_MEMO) >= _LINE_MEMO_MAX:
                 _LINE_MEMO.clear()
             _LINE_MEMO[message] = hit
-    # a fresh object every call: Fingerprint is mutable, so callers must never share one
-    return Fingerprint(hit[0], hit[1], hit[2], list(hit[3]) if hit[3] else [])
+    # A fresh object every call: Fingerprint is mutable, so callers must never share one. Built without
+    # the frozen dataclass's generated __init__ (one object.__setattr__ call per field, as much time as
+    # masking a line of known tokens); the instance dict holds the same fields in the same order.
+    fp = _new_object(Fingerprint)
+    d = fp.__dict__
+    d["fingerprint"] = hit[0]
+    d["template"] = hit[1]
+    d["exception"] = hit[2]
+    d["frames"] = list(hit[3]) if hit[3] else []
+    return fp
+
+
+_new_object = object.__new__
 
 
 def _compute(message: str) -> tuple[str, str, str | None, tuple[str, ...]]:
