@@ -277,7 +277,10 @@ def _execute(aws: "_Aws", input_: dict[str, Any], thread: list[dict[str, str]], 
                 _seed_thread(slack, aws, incident_id, thread)
                 say(f"  ↳ {len(thread)} thread message(s) added to the incident's Slack thread")
             if opts.resolve == "prompt":
-                input("  Resolve the incident now? Press Enter to click Resolve… ")
+                try:
+                    input("  Resolve the incident now? Press Enter to click Resolve… ")
+                except EOFError:  # no terminal (piped, CI): resolve as auto would
+                    say("")
             outcome = _click_resolve(dispatcher, aws, incident_id, signing_secret, interaction_body, sign_request)
             say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
             resolved = True
