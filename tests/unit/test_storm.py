@@ -204,3 +204,13 @@ def test_a_failing_fingerprint_does_not_cost_the_other_groups_of_the_batch(aws: 
         intake.handle_subscription(batch["awslogs"]["data"])  # raised so Lambda retries the batch...
     opened = _opened_events(aws)
     assert len(opened) == 1 and "timed out" in opened[0]["detail"]["incident"]["template"]  # ...after the rest
+
+
+def test_a_truncated_occurrence_counts_towards_the_same_incident(aws: Any) -> None:
+    intake = _intake(aws, Clock())
+    short = "ERROR java.lang.IllegalStateException: cache rebuild failed for shards " + "k7 " * 20
+    huge = "ERROR java.lang.IllegalStateException: cache rebuild failed for shards " + "k9 " * 100_000
+    first = intake.handle_subscription(encode_subscription("/ecs/cache", [short])["awslogs"]["data"])
+    second = intake.handle_subscription(encode_subscription("/ecs/cache", [huge])["awslogs"]["data"])
+    assert len(first.opened) == 1 and second.opened == []
+    assert second.counted == {first.opened[0]: 2}

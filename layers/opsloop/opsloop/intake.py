@@ -25,6 +25,7 @@ from .models import Analysis, Classification, Incident
 EVENT_SOURCE = "opsloop.intake"
 MAX_PARALLEL_GROUPS = 8
 _RESULT_LOCK = __import__("threading").Lock()
+_TRUNCATION_MARKER = re.compile(r"…\[truncated \d+ bytes\]$")
 DETAIL_TYPE = "Incident Opened"
 
 
@@ -106,7 +107,8 @@ class Intake:
             if self._ignore(batch.log_group, clean):
                 result.ignored += 1
                 continue
-            fp = fingerprint(clean)
+            # The truncation marker says how much was cut, which varies: it is not part of the error's identity.
+            fp = fingerprint(_TRUNCATION_MARKER.sub("", clean) if line.truncated else clean)
             g = groups.get(fp.fingerprint)
             if g is None:
                 groups[fp.fingerprint] = g = {"fp": fp, "sample": clean, "level": line.level, "n": 0,
