@@ -197,8 +197,8 @@ class ConfluenceStandIn(LoopbackServer):
             raise _HttpError(400, "Title cannot be longer than 255 characters")
         for other in self._state["pages"].values():
             if other["title"] == title and other["id"] != page_id:
-                raise _HttpError(400, f"A page with this title already exists: A page already exists with the "
-                                      f"same TITLE in this space")
+                raise _HttpError(400, "A page with this title already exists: A page already exists with the "
+                                      "same TITLE in this space")
         return title
 
     def _check_ancestors(self, data: dict[str, Any]) -> list[str] | None:
