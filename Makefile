@@ -25,10 +25,12 @@ venv: $(STAMP) ## create .venv with the pinned dependencies and the opsloop comm
 demo: $(STAMP) ## run the whole incident lifecycle offline (no AWS, Slack or Confluence needed)
 	$(BIN)/opsloop local run
 
-test: $(STAMP) ## every test and check: unit, adapters, workflow (real ASL), template lint, sam build
+test: $(STAMP) ## every test and check: static checks, unit, adapters, workflow (real ASL), template lint, sam build
+	$(BIN)/ruff check --select F,E9 --target-version py311 layers functions benchmarks tests
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## cfn-lint and sam validate --lint on template.yaml
+lint: $(STAMP) ## ruff (undefined names, unused imports), cfn-lint and sam validate --lint
+	$(BIN)/ruff check --select F,E9 --target-version py311 layers functions benchmarks tests
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --region us-east-1
 
