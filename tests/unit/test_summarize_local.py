@@ -114,3 +114,15 @@ def test_bot_posts_are_not_taken_as_the_teams_conclusion():
     assert "guessed" not in report.root_cause
     assert report.root_cause.startswith("(from the automated analysis)")
     assert any("guessed" in e.text for e in report.timeline)  # still part of the story
+
+
+def test_a_long_recurring_history_keeps_its_report_bounded() -> None:
+    from dataclasses import replace as _replace
+
+    from opsloop.summarize_local import MAX_INCIDENTS, merge_reports
+
+    base = summarize([msg("Root cause: temp files")])
+    previous = _replace(base, incidents=[f"inc-{i}" for i in range(500)])
+    merged = merge_reports(previous, _replace(base, incidents=["inc-new"]))
+    assert len(merged.incidents) == MAX_INCIDENTS
+    assert merged.incidents[0] == "inc-0" and merged.incidents[-1] == "inc-new"

@@ -27,6 +27,7 @@ MAX_ITEMS = 20
 MAX_TIMELINE = 60
 MAX_TAGS = 15
 MAX_TAG = 40
+MAX_INCIDENTS = 100  # ids kept on a merged report: a years-long recurrence must not outgrow a DynamoDB item
 TRUNCATION_MARK = "…"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -170,6 +171,8 @@ def merge_reports(previous: Report | None, current: Report) -> Report:
     if previous is None or previous.fingerprint != current.fingerprint:
         return current
     incidents = list(dict.fromkeys([*previous.incidents, *current.incidents]))
+    if len(incidents) > MAX_INCIDENTS:  # the first (when it began) and the most recent ones
+        incidents = incidents[:1] + incidents[-(MAX_INCIDENTS - 1):]
     return Report(
         title=previous.title or current.title,
         fingerprint=current.fingerprint,
