@@ -126,3 +126,12 @@ def test_a_long_recurring_history_keeps_its_report_bounded() -> None:
     merged = merge_reports(previous, _replace(base, incidents=["inc-new"]))
     assert len(merged.incidents) == MAX_INCIDENTS
     assert merged.incidents[0] == "inc-0" and merged.incidents[-1] == "inc-new"
+
+
+def test_the_title_names_the_exception_once() -> None:
+    from dataclasses import replace as _replace
+
+    incident = _replace(INCIDENT, exception="java.sql.SQLTransientConnectionException",
+                        template="java.sql.SQLTransientConnectionException: <*> - Connection is not available")
+    report = ExtractiveSummarizer().summarize(incident, CLASSIFICATION, ANALYSIS, [], "U02", None)
+    assert report.title == "[ingest-worker] SQLTransientConnectionException: <*> - Connection is not available"

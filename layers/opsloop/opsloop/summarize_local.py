@@ -296,7 +296,11 @@ class ExtractiveSummarizer:
             "severity": classification.severity,
         }
         title_core = exception or classification.category
-        title = clean(f"[{incident.service}] {title_core}: {bound_text(incident.template, 120)}", MAX_TITLE)
+        # A trace's template starts with the full exception name: say it once, then what it says.
+        what = incident.template
+        if incident.exception and what.startswith(incident.exception):
+            what = what[len(incident.exception):].lstrip(": ") or incident.exception
+        title = clean(f"[{incident.service}] {title_core}: {bound_text(what, 120)}", MAX_TITLE)
 
         timeline = [TimelineEntry(at=incident.first_seen, text=words["first_seen"])] if incident.first_seen else []
         for message, text in messages:
