@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -24,7 +25,6 @@ from .models import Analysis, Classification, Incident
 
 EVENT_SOURCE = "opsloop.intake"
 MAX_PARALLEL_GROUPS = 8
-_RESULT_LOCK = __import__("threading").Lock()
 _TRUNCATION_MARKER = re.compile(r"…\[truncated \d+ bytes\]$")
 DETAIL_TYPE = "Incident Opened"
 
@@ -38,6 +38,11 @@ class IntakeResult:
     opened: list[str] = field(default_factory=list)
     counted: dict[str, int] = field(default_factory=dict)  # incident id -> total occurrences now
     control: bool = False
+
+    def add(self, occ: Occurrence) -> None:
+        self.counted[occ.incident_id] = occ.count
+        if occ.opened:
+            self.opened.append(occ.incident_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "ignored": self.ignored, "bad_lines": self.bad_lines, "groups": self.groups,
@@ -81,7 +86,7 @@ class Intake:
         self.store = store
         self.events = events_client
         self.notifier = notifier
-        self.clock = clock or __import__("time").time
+        self.clock = clock or time.time
         self._ignore = _Ignore(dict(settings.ignore_patterns))
         self._extra = compile_extra(settings.redact_patterns)
         self.parallel_groups = MAX_PARALLEL_GROUPS
@@ -133,22 +138,23 @@ class Intake:
         recorded concurrently. Every group is attempted even when one fails; then the first error is raised
         so Lambda retries the batch (a retry may count the groups that succeeded twice: counts err high,
         incidents are never lost)."""
-        if len(incidents) <= 1 or self.parallel_groups <= 1:
-            for incident in incidents:
-                self._record(incident, incident.occurrences, result)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        errors: list[BaseException] = []
-
-        def one(incident: Incident) -> None:
+        def one(incident: Incident) -> Occurrence | Exception:
             try:
-                self._record(incident, incident.occurrences, result)
+                return self._record(incident, incident.occurrences)
             except Exception as exc:  # noqa: BLE001 - re-raised below, after the other groups
-                errors.append(exc)
+                return exc
 
-        with ThreadPoolExecutor(max_workers=min(self.parallel_groups, len(incidents))) as pool:
-            list(pool.map(one, incidents))
+        if len(incidents) > 1 and self.parallel_groups > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(self.parallel_groups, len(incidents))) as pool:
+                outcomes = list(pool.map(one, incidents))
+        else:
+            outcomes = [one(i) for i in incidents]
+        for outcome in outcomes:
+            if isinstance(outcome, Occurrence):
+                result.add(outcome)
+        errors = [o for o in outcomes if isinstance(o, Exception)]
         if errors:
             raise errors[0]
 
@@ -185,11 +191,11 @@ class Intake:
             account=str(event.get("account") or "") or None, region=str(event.get("region") or "") or None,
         )
         result.lines = result.groups = 1
-        self._record(incident, 1, result)
+        result.add(self._record(incident, 1))
         return result
 
     # -- shared ------------------------------------------------------------------------------------
-    def _record(self, incident: Incident, n: int, result: IntakeResult) -> None:
+    def _record(self, incident: Incident, n: int) -> Occurrence:
         now = self.clock()
         occ: Occurrence = self.store.record(
             incident.source, incident.fingerprint, n, now=now,
@@ -198,16 +204,13 @@ class Intake:
         )
         incident = replace(incident, incident_id=occ.incident_id, occurrences=occ.count,
                            previous_incident_id=occ.previous_incident_id)
-        with _RESULT_LOCK:
-            result.counted[occ.incident_id] = occ.count
-            if occ.opened:
-                result.opened.append(occ.incident_id)
         if occ.opened or occ.event_pending:
             self.store.create_incident(incident.to_dict(), now=now)
             self._announce(incident)
             self.store.announced(incident.source, incident.fingerprint, incident.incident_id)
         elif occ.status == "OPEN" and self.notifier is not None:
             self._refresh_slack(incident, now)
+        return occ
 
     def _announce(self, incident: Incident) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
