@@ -13,7 +13,7 @@ from typing import Any
 
 from .classify import classify
 from .errors import InputError
-from .incidents import IncidentStore
+from .incidents import IncidentStore, iso
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, Summarizer, Wiki)
 from .report import metadata, report_name, to_markdown
@@ -114,8 +114,8 @@ def notify_outcome(incident: Incident, classification: Classification, analysis:
 
 
 # -- Summarize / Publish / Store -----------------------------------------------------------------------
-def previous_report(store: IncidentStore, incident: Incident) -> Report | None:
-    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+def previous_report(state: dict[str, Any]) -> Report | None:
+    """The report stored for this fingerprint by an earlier incident, from its fingerprint item."""
     raw = state.get("last_report")
     if not raw:
         return None
@@ -140,12 +140,9 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     # The occurrence count kept growing after the execution started: report the final one.
     state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
     if state.get("incident_id") == incident.incident_id and state.get("count"):
-        from .incidents import iso
-
         incident = replace(incident, occurrences=int(state["count"]),
                            last_seen=iso(float(state.get("last_seen", 0))) if state.get("last_seen") else incident.last_seen)
-    return summarizer.summarize(incident, classification, analysis, thread, resolved_by,
-                                previous_report(store, incident))
+    return summarizer.summarize(incident, classification, analysis, thread, resolved_by, previous_report(state))
 
 
 def publish_step(report: Report, wiki: Wiki) -> PublishedPage:

@@ -394,8 +394,7 @@ class _Aws:
         return inputs
 
     def waiting(self, incident_id: str) -> bool:
-        r = self.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"INC#{incident_id}"}}, ConsistentRead=True)
-        return r.get("Item", {}).get("status", {}).get("S") == "WAITING"
+        return self.incident_item(incident_id).get("status", {}).get("S") == "WAITING"
 
     def incident_item(self, incident_id: str) -> dict[str, Any]:
         r = self.ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"INC#{incident_id}"}}, ConsistentRead=True)
