@@ -80,11 +80,15 @@ class Document:
 # Front matter
 
 
-def _strip_comment(value: str) -> str:
-    """Drop a trailing ``# comment`` that is outside quotes (YAML needs whitespace before the ``#``)."""
+def _unquoted(text: str) -> tuple[list[int], bool]:
+    """Indexes of the characters outside quoted strings, and whether a quote is left open.
+
+    YAML's rules: a backslash escapes only inside double quotes; the quote characters themselves count as
+    inside. Both front-matter scanners (comments, inline lists) need exactly this, so it lives once."""
+    outside: list[int] = []
     quote = ""
     escaped = False
-    for i, ch in enumerate(value):
+    for i, ch in enumerate(text):
         if quote:
             if escaped:
                 escaped = False
@@ -94,7 +98,15 @@ def _strip_comment(value: str) -> str:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif ch == "#" and (i == 0 or value[i - 1] in " \t"):
+        else:
+            outside.append(i)
+    return outside, bool(quote)
+
+
+def _strip_comment(value: str) -> str:
+    """Drop a trailing ``# comment`` that is outside quotes (YAML needs whitespace before the ``#``)."""
+    for i in _unquoted(value)[0]:
+        if value[i] == "#" and (i == 0 or value[i - 1] in " \t"):
             return value[:i].rstrip()
     return value.strip()
 
@@ -116,32 +128,17 @@ def _unquote(value: str, where: str) -> str:
 
 
 def _split_inline_list(inner: str, where: str) -> list[str]:
-    items: list[str] = []
-    buf: list[str] = []
-    quote = ""
-    escaped = False
-    for ch in inner:
-        if quote:
-            buf.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\" and quote == '"':
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-            buf.append(ch)
-        elif ch == ",":
-            items.append("".join(buf))
-            buf = []
-        elif ch in "[]{}":
+    outside, open_quote = _unquoted(inner)
+    cuts = []
+    for i in outside:
+        if inner[i] in "[]{}":
             raise InputError(f"{where}: nested collections are not supported in front matter")
-        else:
-            buf.append(ch)
-    if quote:
+        if inner[i] == ",":
+            cuts.append(i)
+    if open_quote:
         raise InputError(f"{where}: unterminated quoted string in list")
-    items.append("".join(buf))
+    bounds = [-1, *cuts, len(inner)]
+    items = [inner[a + 1:b] for a, b in zip(bounds, bounds[1:])]
     out = [_unquote(i, where) for i in items]
     if out and out[-1] == "" and inner.rstrip().endswith(","):
         out.pop()  # tolerate a trailing comma
