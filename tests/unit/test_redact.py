@@ -226,3 +226,55 @@ def test_a_line_without_secrets_comes_back_as_an_equal_immutable_result() -> Non
     assert r == expected and hash(r) == hash(expected) and repr(r) == repr(expected)
     with pytest.raises(AttributeError):
         r.text = "changed"  # type: ignore[misc]
+
+
+# --- batches ----------------------------------------------------------------------------------------
+def _one_by_one(lines: list[str], extra: tuple[str, ...] = ()) -> list[str]:
+    clear_caches()
+    out = [redact(line, extra).text for line in lines]
+    clear_caches()
+    return out
+
+
+def test_a_batch_is_redacted_exactly_like_each_of_its_lines() -> None:
+    # GIVEN a batch mixing clean lines, every kind of secret, secrets at the start and end of lines,
+    # non-ASCII lines and a multi-line private key
+    lines = ["Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
+             "Deleting block blk_1781953582842324563 file /mnt/hadoop/dfs/data/current/subdir5/blk_1781953582842324563",
+             "Failed password for invalid user test from 10.0.0.1 port 22 ssh2",
+             "connection reset — ünïcode line with password=hunter2 inside",
+             "plain line 2065"]
+    lines += [c[0] for c in CANARIES] + [f"prefix {c[0]}" for c in CANARIES] + [f"{c[0]} suffix" for c in CANARIES]
+    # WHEN it is redacted as one batch
+    # THEN each line comes back as redact() alone gives it
+    assert redact_module.redact_texts(lines) == _one_by_one(lines)
+
+
+def test_a_card_at_the_start_of_a_line_is_found_after_a_line_ending_in_digits() -> None:
+    # A card-shaped run that begins right after the previous line's trailing digits must not be read as
+    # one run across the line break (it hid the card from the batch scan once).
+    lines = ["slot 10 pid 2065"] * 5 + ["5425-7950-1331-58 is the card", "4213 4483 1416 8390: next", "done 1"] * 3
+    out = redact_module.redact_texts(lines)
+    assert out == _one_by_one(lines)
+    assert out[5].startswith("[REDACTED:card_number]")
+
+
+def test_user_patterns_apply_to_every_line_of_a_batch() -> None:
+    lines = [f"request {i} canary-{i} ok" for i in range(20)] + ["start123 at the start"] * 3
+    extra = (r"canary-\d+", r"^start\w*")
+    out = redact_module.redact_texts(lines, extra)
+    assert out == _one_by_one(lines, extra)
+    assert all("canary-" not in line for line in out)
+
+
+def test_an_empty_batch_gives_an_empty_list() -> None:
+    assert redact_module.redact_texts([]) == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=6), max_size=8).map("".join),
+                min_size=8, max_size=40))
+def test_batch_scans_never_pass_over_a_line_holding_a_secret(lines: list[str]) -> None:
+    # GIVEN any batch of lines made of secret fragments, near misses and noise (line breaks included)
+    # THEN redacting it as a batch gives, line by line, what redact() gives
+    assert redact_module.redact_texts(lines) == _one_by_one(lines)
