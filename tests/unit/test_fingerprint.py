@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsloop.fingerprint import Fingerprint, clear_caches, fingerprint, mask
+from opsloop import fingerprint as fingerprint_module
+from opsloop.fingerprint import Fingerprint, clear_caches, fingerprint, fingerprint_rows, mask
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -380,3 +381,80 @@ def test_what_a_shape_memo_learned_never_leaks_into_a_token_it_does_not_fit(firs
     cold = fingerprint(then)
     assert warm.template == cold.template == then_template
     assert _fields(warm) == _fields(cold)
+
+
+# --- batches ----------------------------------------------------------------------------------------
+def _rows_one_by_one(messages: list[str]) -> list[tuple[str, str, str | None, tuple[str, ...]]]:
+    clear_caches()
+    out = [(fp.fingerprint, fp.template, fp.exception, tuple(fp.frames)) for fp in map(fingerprint, messages)]
+    clear_caches()
+    return out
+
+
+_BATCH_LINES = [
+    "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
+    "Receiving block blk_7503483334202473044 src: /10.251.215.16:55695 dest: /10.251.215.16:50010",
+    "2026-11-25 12:00:01 ERROR payment 42 failed for order 'A-17' after 350 ms",
+    "[ERROR] 0f9e8d7c-1111-2222-3333-444455556666 timeout talking to db-7.internal",
+    "0f9e8d7c-1111-2222-3333-444455556666 first word of 36 characters",
+    "Failed password for invalid user test from 10.0.0.1 port 22 ssh2",
+    "Failed password for root from 10.0.0.2 port 2222 ssh2",
+    "Invalid user bob from 10.0.0.3",
+    "session opened for user alice by (uid=0)",
+    "Sat Jun 18 02:08:10 2005 cupsd shutdown succeeded",
+    "Stored block 5 of size 12.5 KB, free 1.2 MB (estimated size 3.0 KB)",
+    "done in 5 ms,) and 7 s.",
+    'user "bob smith" said \'hello world\' at the door',
+    "depth.........0 and 1..2 and <*> <*>, <*> - <*>",
+    "",
+    "   ",
+    "\tleading tab 17",
+    "ünïcode wörds 42 and  ٣ digits",
+    "NUL \x00 inside 5",
+    "Traceback (most recent call last):\n  File \"/var/task/app.py\", line 7, in handler\n    x()\nValueError: bad 42",
+    "java.lang.IllegalStateException: boom 17\n\tat com.acme.orders.Service.run(Service.java:42)",
+    "x" * 70_000 + " 5",
+]
+
+
+def test_a_batch_gets_exactly_the_fingerprints_of_its_messages_one_by_one() -> None:
+    # GIVEN a batch with prefixes, quotes, neighbour rules (user, for, dates, units), runs, empty and blank
+    # lines, non-ASCII, a NUL, traces and a line longer than what a fingerprint reads
+    # WHEN it is fingerprinted as a batch, cold and again warm
+    expected = _rows_one_by_one(_BATCH_LINES)
+    cold = fingerprint_rows(_BATCH_LINES)
+    warm = fingerprint_rows(_BATCH_LINES)
+    # THEN every row is what fingerprint() gives that message alone
+    assert cold == expected
+    assert warm == expected
+
+
+def test_a_storm_of_one_line_is_fingerprinted_once_and_answered_for_every_line() -> None:
+    lines = ["disk full on /dev/sda1 at 93%"] * 5000 + ["disk full on /dev/sdb1 at 95%"] * 5000
+    rows = fingerprint_rows(lines)
+    assert len(rows) == 10_000
+    assert {r[0] for r in rows} == {fingerprint(lines[0]).fingerprint}
+
+
+def test_an_empty_batch_gives_an_empty_list() -> None:
+    assert fingerprint_rows([]) == []
+
+
+def test_the_batch_sentinel_masks_to_itself_and_every_space_is_known() -> None:
+    # the batch joins lines around the sentinel token and splits the masked text on it again
+    assert fingerprint_module._masked(fingerprint_module._SENTINEL) == fingerprint_module._SENTINEL
+    assert fingerprint_module.mask(f"a {fingerprint_module._SENTINEL} b") == f"a {fingerprint_module._SENTINEL} b"
+    # the batch's first-character test lists every character str.isspace() accepts
+    assert fingerprint_module._SPACES == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+_BATCH_WORDS = ["payment", "42", "10.0.0.1:80", "user", "bob", "for", "password", "Jun", "Sat", "5", "ms", "ms,)",
+                "KB,", "ERROR", "INFO", "2026-11-25", "12:00:01", "[WARN]", "Error:", "x=1", "/tmp/a", "'q'", '"a b"',
+                "0f9e8d7c-1111-2222-3333-444455556666", "..", "<*>", "-", ",", "\t", "\n", "  at f (/a/b.js:1:2)",
+                "TypeError: boom", "eth0", "blk_-42", "0x1f", "db-7.internal", "é", "\x00", ""]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_BATCH_WORDS), max_size=10).map(" ".join), min_size=8, max_size=30))
+def test_batch_rows_equal_one_by_one_rows_for_any_batch(messages: list[str]) -> None:
+    assert fingerprint_rows(messages) == _rows_one_by_one(messages)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import accumulate, compress, count, filterfalse, repeat
+from operator import eq, is_, itemgetter, le
 from typing import Iterable, Sequence, TextIO
 
 PLACEHOLDER = "<*>"
@@ -109,7 +111,10 @@ _DELIM = r"\s,;:=()\[\]{}<>\"'|!?*`\\"
 _TOK = rf"[^{_DELIM}]"
 
 # quoted values may contain spaces, so they are found before the line is split
-_QUOTED_RE = re.compile(r"\"[^\"\n]{0,256}\"|(?<!\w)'[^'\n]{0,256}'(?!\w)")
+# The test "no word character before a single quote" sits after the quote ((?<!\w') is (?<!\w) before it), so
+# that both branches start with a quote and the engine skips to the next quote character without trying
+# the pattern at every position (what a whole batch of lines needs).
+_QUOTED_RE = re.compile(r"\"[^\"\n]{0,256}\"|'(?<!\w')[^'\n]{0,256}'(?!\w)")
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*")
 _EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 _PATH_RE = re.compile(r"(?<![\w.\-])(?:~|\.{1,2})?/[^\s\"'<>()\[\]{},;:=]*|\b[A-Za-z]:\\[^\s\"'<>|]*")
@@ -355,7 +360,7 @@ def _context(toks: list[str], out: list[str]) -> None:
     """
     n = len(out)
     skip = -1
-    for i in [i for i, bare in enumerate(map(str.rstrip, toks, repeat(_UNIT_TAIL, n))) if bare in _RULE_WORDS]:
+    for i in list(compress(count(), map(_RULE_WORDS.__contains__, map(str.rstrip, toks, repeat(_UNIT_TAIL, n))))):
         if i == skip:
             continue  # the name masked just before: never a noun itself
         t = toks[i]
@@ -376,7 +381,7 @@ def _context(toks: list[str], out: list[str]) -> None:
     # two passes from the end, over the date words only (no other position changes here)
     if _DATE_WORDS.isdisjoint(toks):
         return
-    dates = [i for i in range(n - 1, -1, -1) if toks[i] in _DATE_WORDS]
+    dates = list(compress(count(), map(_DATE_WORDS.__contains__, toks)))[::-1]
     for _ in range(2):
         for i in dates:
             if (i + 1 < n and out[i + 1] == PLACEHOLDER) or (i and out[i - 1] == PLACEHOLDER):
@@ -600,6 +605,241 @@ def _digest(template: str, exception: str | None, frames: Sequence[str]) -> str:
     return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------------------------------
+# Batches. Intake fingerprints a whole CloudWatch Logs batch at once. fingerprint_rows() gives what
+# fingerprint() gives for every message, but does the per-line steps of mask() for the whole batch in a
+# few calls in C: the one-line messages are joined around a sentinel token, quoted values are masked in
+# one regex pass, the batch is split into tokens once, the token memo is read with one map(), the
+# neighbour rules run on the lines holding one of their words only, runs of placeholders are merged in
+# one pass and the template memo is read with one map(). A batch is deduplicated first (a storm repeats
+# one line thousands of times). Every step is the per-line step applied to each line: no pattern used
+# here can match across the "\n" around the sentinel, and the sentinel is a token of its own that masks
+# to itself. tests/unit/test_fingerprint.py checks fingerprint_rows() against fingerprint().
+# --------------------------------------------------------------------------------------------------
+Row = tuple  # (fingerprint, template, exception, frames): the fields of a Fingerprint, frames a tuple
+
+_BATCH_MIN = 8  # below this the batch set-up costs more than it saves
+_SENTINEL = "\x00"  # masks to itself (tests pin it); a message holding one takes the per-line path
+_JOINER = "\n" + _SENTINEL + "\n"
+_SPLITTER = " " + _SENTINEL + " "
+# Which lines may start with a prefix, asked of the whole batch with maps in C: a superset of what
+# strip_prefix() itself tests first (_may_have_prefix), which then decides exactly. A line may have a prefix
+# when its first character is a space, a digit or "[" (or it is empty), when it starts with a level, month,
+# weekday or "RequestId:", or when its first word may be 36 characters long (a request id: the line is 36
+# characters long or its 37th is a space).
+# Every character str.isspace() accepts lies below U+3001; tests/unit checks the whole range.
+_SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
+_PREFIX_HEADS = frozenset(_SPACES | set("0123456789[") | {""})
+_head = itemgetter(slice(0, 1))
+_char36 = itemgetter(slice(36, 37))
+_PREFIX_BY_HEAD = {c: tuple(sorted(w for w in _PREFIX_WORDS if w[0] == c)) for c in _PREFIX_FIRST if c.isalpha()}
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def _row(message: str) -> Row:
+    fp = fingerprint(message)
+    return (fp.fingerprint, fp.template, fp.exception, tuple(fp.frames))
+
+
+def fingerprint_rows(messages: Iterable[str]) -> list[Row]:
+    """One ``(fingerprint, template, exception, frames)`` tuple per message, in order: the fields that
+    :func:`fingerprint` gives each message (frames as a tuple), computed for the whole batch at once."""
+    msgs = list(messages)
+    if len(msgs) < _BATCH_MIN:
+        return list(map(_row, msgs))
+    unique = list(dict.fromkeys(msgs))
+    # one-line messages take the batch path; the others (traces, very long lines, a sentinel) the per-line one
+    joined = "".join(unique)
+    if "\n" in joined or _SENTINEL in joined or max(map(len, unique)) > _MAX_INPUT:
+        simple = [m for m in unique if "\n" not in m and _SENTINEL not in m and len(m) <= _MAX_INPUT]
+    else:
+        simple = unique
+    rows: dict[str, Row] = {}
+    if len(simple) != len(unique):
+        chosen = set(simple)
+        rows.update((m, _row(m)) for m in unique if m not in chosen)
+    rows.update(zip(simple, _rows_of_lines(simple)))
+    return list(map(rows.__getitem__, msgs))
+
+
+def _rows_of_lines(lines: list[str]) -> list[Row]:
+    """Rows of one-line messages without a sentinel (see above)."""
+    texts = lines.copy()
+    heads = list(map(_head, lines))
+    flagged = set(compress(count(), map(_PREFIX_HEADS.__contains__, heads)))
+    flagged.update(compress(count(), map(str.startswith, lines, map(_PREFIX_BY_HEAD.get, heads, repeat(())))))
+    flagged.update(compress(count(), map(_SPACES.__contains__, map(_char36, lines))))
+    flagged.update(compress(count(), map(eq, map(len, lines), repeat(36))))
+    for i in flagged:
+        texts[i] = strip_prefix(lines[i])
+    if not all(map(str.strip, texts)):  # a line without tokens would merge with its neighbour below
+        return [_row(m) for m in lines] if len(lines) < _BATCH_MIN else _rows_with_empty(lines, texts)
+    blob = "\n".join(texts)
+    if '"' in blob or "'" in blob:
+        starts = list(accumulate(map((1).__add__, map(len, texts)), initial=0))
+        quoted: set[int] = set()
+        _lines_with(blob, '"', starts, quoted)
+        _lines_with(blob, "'", starts, quoted)
+        for i in quoted:
+            texts[i] = _QUOTED_RE.sub(PLACEHOLDER, texts[i])
+    toks = _JOINER.join(texts).split()
+    distinct = set(toks)
+    _learn_tokens(toks, distinct)
+    out = list(map(_masked, toks))
+    if not _CONTEXT_GATE.isdisjoint(distinct):
+        _context_many(toks, out, distinct)
+    tlist = " ".join(out).split(_SPLITTER)
+    if len(tlist) != len(lines):  # cannot happen (see above); never trade a wrong key for speed
+        return [_row(m) for m in lines]
+    _merge_runs(tlist)
+    keys = {t: _TEMPLATE_MEMO.get(t) or _template_key(t) for t in dict.fromkeys(tlist)}
+    known = list(map(keys.__getitem__, tlist))
+    return list(zip(map(_first, known), tlist, map(_second, known), repeat(())))
+
+
+# what mask() tests before it merges runs of placeholders (see there)
+_RUN_HINTS = ("<*> <*>", "<*>, <*>", "<*> - <*>")
+
+
+def _merge_runs(tlist: list[str]) -> None:
+    """mask()'s last step on every template of a batch: the lines that may hold a run are found with a few
+    substring searches over the whole batch, and only those are changed."""
+    blob = "\n".join(tlist)
+    starts = list(accumulate(map((1).__add__, map(len, tlist)), initial=0))
+    hits: set[int] = set()
+    for needle in _RUN_HINTS:
+        _lines_with(blob, needle, starts, hits)
+    dots: set[int] = set()
+    _lines_with(blob, "..", starts, dots)
+    hits.update(k for k in dots if tlist[k].count(PLACEHOLDER) > 1)
+    for k in hits:
+        tlist[k] = _RUN_RE.sub(PLACEHOLDER, tlist[k])
+
+
+def _lines_with(blob: str, needle: str, starts: list[int], into: set[int]) -> None:
+    """Add to into the index of every line of blob (lines begin at starts) that contains needle."""
+    find = blob.find
+    p = find(needle)
+    while p >= 0:
+        k = bisect_right(starts, p) - 1
+        into.add(k)
+        p = find(needle, starts[k + 1])
+
+
+def _learn_tokens(toks: list[str], distinct: set[str]) -> None:
+    """Put the batch's new tokens into the token memo at once, exactly as _TokenMemo.__missing__ would.
+
+    A line of a batch has one or two tokens never seen before (ids, addresses); computing each in
+    __missing__ costs a Python call. Here the new ASCII tokens get their shapes in one translate() over
+    all of them and their recipes in one map() over the shape memo, and the commonest outcomes (the token
+    kept, or one <*> for all of it) are stored with no per-token Python code. Any other token is left to
+    __missing__, which the caller's map() runs.
+    """
+    memo = _MEMO
+    new = distinct.difference(memo)
+    if not new:
+        return
+    if len(memo) + len(new) >= _MEMO_MAX:
+        memo.clear()
+        new = distinct.copy()
+    if max(map(len, new)) > _MEMO_TOKEN_MAX:  # __missing__ does not keep long tokens; nor does this
+        new = set(compress(new, map(le, map(len, new), repeat(_MEMO_TOKEN_MAX))))
+    alpha = list(filter(str.isalpha, new))
+    memo.update(zip(alpha, alpha))
+    rest = list(filterfalse(str.isalpha, new))
+    memo.update(zip(filter(str.isdigit, rest), repeat(PLACEHOLDER)))
+    words = list(filterfalse(str.isdigit, rest))
+    if not "".join(words).isascii():
+        words = list(filter(str.isascii, words))
+    if not words:
+        return
+    shapes = "\n".join(words).encode("ascii").translate(_SHAPE_TABLE).split(b"\n")
+    how = list(map(_SHAPES.get, shapes))
+    if None in how:
+        # one token of each shape not seen yet goes through __missing__, which learns the shape's recipe
+        unknown = list(map(is_, how, repeat(None)))
+        for tok in dict(zip(compress(shapes, unknown), compress(words, unknown))).values():
+            memo[tok]  # noqa: B018 - the lookup computes and stores (dict calls __missing__)
+        how = list(map(_SHAPES.get, shapes))
+    memo.update(zip(compress(words, map(eq, how, repeat(_WHOLE))), repeat(PLACEHOLDER)))  # not __eq__: None
+    kept = list(compress(words, map(eq, how, repeat(_KEEP))))
+    memo.update(zip(kept, kept))
+    for tok, (i, j) in compress(zip(words, how), map(isinstance, how, repeat(tuple))):
+        memo[tok] = tok[:i] + PLACEHOLDER + tok[j:]
+
+
+def _rows_with_empty(lines: list[str], texts: list[str]) -> list[Row]:
+    """Rows when some lines are empty once their prefix is gone: those per line, the others as a batch."""
+    full = [m for m, t in zip(lines, texts) if t.strip()]
+    done = dict(zip(full, _rows_of_lines(full)))
+    return [done[m] if m in done else _row(m) for m in lines]
+
+
+def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
+    """_context() on each line of a joined batch that holds one of its words (what mask() does per line).
+
+    _context() changes a line only where one of its rules fires, and each rule needs a neighbour that
+    can be read before any rule ran: a principal's name after a name noun, an authentication word before
+    "for", a masked value before a unit or next to a date word. A rule that fires could make another one
+    fire, but then the line is visited anyway. So only the lines where some occurrence of a gate word
+    has its neighbour are visited; _context() then decides exactly. A line's tokens lie between two
+    sentinels, found from the hit outwards with list.index in C (backwards on a reversed copy).
+
+    One case breaks the reading above: a unit with two or more trailing characters ("ms,)") is a rule
+    position of _context() but not a gate word. If the batch holds one, every line with a gate word is
+    visited, as mask() would.
+    """
+    n = len(toks)
+    index = toks.index
+    back = toks[::-1].index
+    odd = any(t.rstrip(_UNIT_TAIL) in _UNITS for t in compress(distinct, map(_UNIT_TAIL_SET.__contains__,
+                                                                              map(_last, distinct)))
+              if t not in _UNITS_GATE)
+    lines: dict[int, int] = {}  # end -> start of each line to visit
+    for word in _CONTEXT_GATE.intersection(distinct):
+        i = -1
+        while True:
+            try:
+                i = index(word, i + 1)
+            except ValueError:
+                break
+            try:
+                end = index(_SENTINEL, i)
+            except ValueError:
+                end = n
+            if end not in lines and (odd or _may_fire(word, i, toks, out)):
+                try:
+                    lines[end] = n - back(_SENTINEL, n - 1 - i)
+                except ValueError:
+                    lines[end] = 0
+            i = end if end in lines else i
+    for end, start in lines.items():
+        seg = out[start:end]
+        _context(toks[start:end], seg)
+        out[start:end] = seg
+
+
+_UNIT_TAIL_SET = frozenset(_UNIT_TAIL)
+_last = itemgetter(slice(-1, None))
+
+
+def _may_fire(word: str, i: int, toks: list[str], out: list[str]) -> bool:
+    """Whether a rule of _context() could fire at toks[i] (word) given the neighbours before any rule ran.
+
+    A superset: each test below is one condition every firing of that rule needs. A neighbour across a
+    line's end is the sentinel, which none of the tests accepts, exactly as the end of a line.
+    """
+    before = out[i - 1] if i else ""
+    after = out[i + 1] if i + 1 < len(out) else ""
+    if word in _DATE_WORDS and PLACEHOLDER in (before, after):
+        return True
+    if word == "for" and i and toks[i - 1] in _AUTH_BEFORE_FOR:
+        return True
+    if word in _NAME_NOUNS and after != PLACEHOLDER and after[:1].isalnum() and after[-1:].isalnum():
+        return True
+    return word in _UNITS_GATE and before == PLACEHOLDER
+
 def run_cli(lines: Iterable[str], out: TextIO) -> int:
     """Print one ``{"fingerprint", "template"}`` JSON object per input line, in input order.
 
@@ -613,4 +853,5 @@ def run_cli(lines: Iterable[str], out: TextIO) -> int:
     return 0
 
 
-__all__ = ["Fingerprint", "PLACEHOLDER", "clear_caches", "fingerprint", "mask", "run_cli", "strip_prefix"]
+__all__ = ["Fingerprint", "PLACEHOLDER", "clear_caches", "fingerprint", "fingerprint_rows", "mask", "run_cli",
+           "strip_prefix"]
