@@ -72,6 +72,10 @@ class _Ignore:
                     raise ConfigError(f"OPSLOOP_IGNORE_PATTERNS[{group!r}]: bad regular expression {p!r}: {exc}") from exc
             self._by_group[group] = compiled
 
+    def active(self, group: str) -> bool:
+        """Whether any pattern applies to this log group."""
+        return group in self._by_group or "*" in self._by_group
+
     def __call__(self, group: str, message: str) -> bool:
         pats = self._by_group.get(group, []) + self._by_group.get("*", [])
         return any(p.search(message) for p in pats)
@@ -93,40 +97,41 @@ class Intake:
 
     # -- CloudWatch Logs ------------------------------------------------------------------------
     def handle_subscription(self, data_b64: str, account: str | None = None, region: str | None = None) -> IntakeResult:
-        from .fingerprint import fingerprint
+        from .fingerprint import fingerprint_rows
         from .logparse import decode_subscription
-        from .redact import redact
+        from .redact import redact_texts
 
         batch = decode_subscription(data_b64, max_message_bytes=self.s.max_message_bytes)
         result = IntakeResult(control=batch.message_type == "CONTROL_MESSAGE")
         if result.control:
             return result
         result.bad_lines = len(batch.problems)
+        result.lines = len(batch.lines)
+        lines = [line for line in batch.lines if line.message.strip()]
+        result.bad_lines += result.lines - len(lines)
+        # Redaction and fingerprints are computed for the whole batch at once (equal to line by line).
+        cleaned = redact_texts([line.message for line in lines], self._extra)
+        if self._ignore.active(batch.log_group):
+            kept = [(line, clean) for line, clean in zip(lines, cleaned) if not self._ignore(batch.log_group, clean)]
+            result.ignored = len(lines) - len(kept)
+        else:
+            kept = list(zip(lines, cleaned))
+        # The truncation marker says how much was cut, which varies: it is not part of the error's identity.
+        rows = fingerprint_rows([_TRUNCATION_MARKER.sub("", clean) if line.truncated else clean for line, clean in kept])
         groups: dict[str, dict[str, Any]] = {}
-        for line in batch.lines:
-            result.lines += 1
-            if not line.message.strip():
-                result.bad_lines += 1
-                continue
-            clean = redact(line.message, self._extra).text
-            if self._ignore(batch.log_group, clean):
-                result.ignored += 1
-                continue
-            # The truncation marker says how much was cut, which varies: it is not part of the error's identity.
-            fp = fingerprint(_TRUNCATION_MARKER.sub("", clean) if line.truncated else clean)
-            g = groups.get(fp.fingerprint)
+        for (line, clean), row in zip(kept, rows):
+            g = groups.get(row[0])
             if g is None:
-                groups[fp.fingerprint] = g = {"fp": fp, "sample": clean, "level": line.level, "n": 0,
-                                              "first": line.timestamp_ms, "last": line.timestamp_ms,
-                                              "stream": batch.log_stream}
+                groups[row[0]] = g = {"fp": row, "sample": clean, "level": line.level, "n": 0,
+                                      "first": line.timestamp_ms, "last": line.timestamp_ms, "stream": batch.log_stream}
             g["n"] += 1
             g["first"] = min(g["first"], line.timestamp_ms)
             g["last"] = max(g["last"], line.timestamp_ms)
         result.groups = len(groups)
         incidents = [Incident(
-            incident_id="", fingerprint=g["fp"].fingerprint, template=g["fp"].template, message=g["sample"],
+            incident_id="", fingerprint=g["fp"][0], template=g["fp"][1], message=g["sample"],
             source=batch.log_group, service=service_of(batch.log_group), kind="log",
-            level=(g["level"] or "ERROR").upper(), exception=g["fp"].exception, frames=list(g["fp"].frames),
+            level=(g["level"] or "ERROR").upper(), exception=g["fp"][2], frames=list(g["fp"][3]),
             first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
             log_stream=g["stream"], account=account or batch.owner, region=region,
         ) for g in groups.values()]
