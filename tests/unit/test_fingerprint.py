@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsloop import fingerprint as fingerprint_module
-from opsloop.fingerprint import Fingerprint, clear_caches, fingerprint, fingerprint_rows, mask
+from opsloop.fingerprint import PLACEHOLDER, Fingerprint, clear_caches, fingerprint, fingerprint_rows, mask
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -458,3 +458,24 @@ _BATCH_WORDS = ["payment", "42", "10.0.0.1:80", "user", "bob", "for", "password"
 @given(st.lists(st.lists(st.sampled_from(_BATCH_WORDS), max_size=10).map(" ".join), min_size=8, max_size=30))
 def test_batch_rows_equal_one_by_one_rows_for_any_batch(messages: list[str]) -> None:
     assert fingerprint_rows(messages) == _rows_one_by_one(messages)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet="0123456789abcfxyzABFXZ.:-_/@=()[]{},;!?'\"`<*>~#$%+&|\\", min_size=1, max_size=24)
+       | st.builds(lambda a, b, c: "".join(a) + b + "".join(c), st.lists(st.sampled_from(["(", ")", "[", "]", ":", ",", ";", "'", '"', "|", "!", "?"]),
+                                     max_size=3),
+                   st.sampled_from(["183.62.140.253", "0x34ed9ac1c1e0033", "blk_-42", "16K", "eth0", "1.com", "a.b1",
+                                    "1:2", "10.0.0.1", "x86_64", "v2.x", "9.a"]),
+                   st.lists(st.sampled_from(["(", ")", "]", ":", ",", ";", "'", "::", ".", "}"]), max_size=3)))
+def test_a_shape_decided_without_the_cascade_masks_like_the_cascade(tok: str) -> None:
+    # GIVEN a token whose recipe is read off its shape alone (None: the cascade decides, nothing to check)
+    from opsloop.fingerprint import _KEEP, _SHAPE_TABLE, _WHOLE, _shape_decision
+
+    if not tok.isascii() or tok.isalpha() or tok.isdigit():
+        return
+    how = _shape_decision(tok.encode().translate(_SHAPE_TABLE))
+    if how is None:
+        return
+    made = tok if how == _KEEP else PLACEHOLDER if how == _WHOLE else tok[:how[0]] + PLACEHOLDER + tok[how[1]:]
+    # THEN the recipe gives what the full cascade of rules gives that token
+    assert made == _cascade(tok)

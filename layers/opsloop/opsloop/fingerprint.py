@@ -262,7 +262,11 @@ def _shape_decision(shape: bytes) -> object:
       letters then one digit ("eth0"), a name;
     - letters with inert punctuation around them ("failure;", "(CioStream"): kept, unless the hex pass
       could take it (12+ hex letters, or 32+ characters);
-    - digits with delimiters around them ("20,", "(5)"): the digits are one value.
+    - a value with delimiters around it ("20,", "(5)", "183.62.140.253:", "0x1f,", "[blk_-42]"): the value is
+      masked and the delimiters stay. The cascade gets there through the digit-token pass alone: a
+      delimiter fails the whole-token tests, none of "/", "@", "=", "\\" is present, and the two passes
+      that could come first are ruled out on the shape (two ":" for IPv6-like runs, a "." before a letter
+      for host names).
     """
     if b".." in shape:
         return None  # leader dots: the cascade splits the token
@@ -276,10 +280,14 @@ def _shape_decision(shape: bytes) -> object:
             return _KEEP
         return None
     core = shape.strip(_DIGIT_AFFIX)
-    if core and not core.translate(None, b"9"):
+    if b"9" in core and not core.translate(None, _SIMPLE_SHAPE_CHARS) and (
+            not core.translate(None, b"9") or (shape.count(b":") < 2 and not _HOST_SHAPE_RE.search(shape))):
         i = len(shape) - len(shape.lstrip(_DIGIT_AFFIX))
         return (i, i + len(core))
     return None
+
+
+_HOST_SHAPE_RE = re.compile(rb"\.[aAxX]")  # _HOST_GATE_RE on a shape: a "." before a letter
 
 
 class _TokenMemo(dict):  # type: ignore[type-arg]
@@ -358,9 +366,17 @@ def _context(toks: list[str], out: list[str]) -> None:
     rule, so the rules visit those positions alone, in order, with the skip that follows a masked name;
     every other position was a no-op of the loop over all tokens that this replaces.
     """
+    rules = list(compress(count(), map(_RULE_WORDS.__contains__, map(str.rstrip, toks, repeat(_UNIT_TAIL, len(toks))))))
+    dates = [] if _DATE_WORDS.isdisjoint(toks) else list(compress(count(), map(_DATE_WORDS.__contains__, toks)))
+    _apply_context(toks, out, rules, dates)
+
+
+def _apply_context(toks: list[str], out: list[str], rules: list[int], dates: list[int]) -> None:
+    """The rules of _context() at the given positions: rules, in increasing order, where a name noun, "for"
+    or a unit may start a rule; dates, in increasing order, where a month or weekday name stands."""
     n = len(out)
     skip = -1
-    for i in list(compress(count(), map(_RULE_WORDS.__contains__, map(str.rstrip, toks, repeat(_UNIT_TAIL, n))))):
+    for i in rules:
         if i == skip:
             continue  # the name masked just before: never a noun itself
         t = toks[i]
@@ -379,14 +395,10 @@ def _context(toks: list[str], out: list[str]) -> None:
                 out[i] = PLACEHOLDER + t[len(bare):]
     # month and weekday names next to a masked value are part of a date ("Sat Jun 18 02:08:10 2005");
     # two passes from the end, over the date words only (no other position changes here)
-    if _DATE_WORDS.isdisjoint(toks):
-        return
-    dates = list(compress(count(), map(_DATE_WORDS.__contains__, toks)))[::-1]
     for _ in range(2):
-        for i in dates:
+        for i in reversed(dates):
             if (i + 1 < n and out[i + 1] == PLACEHOLDER) or (i and out[i - 1] == PLACEHOLDER):
                 out[i] = PLACEHOLDER
-
 
 _UNIT_TAIL = ",;:.)]"
 # every token that can start a rule above, after rstrip(_UNIT_TAIL): a superset, the rules test exactly
@@ -622,16 +634,15 @@ _BATCH_MIN = 8  # below this the batch set-up costs more than it saves
 _SENTINEL = "\x00"  # masks to itself (tests pin it); a message holding one takes the per-line path
 _JOINER = "\n" + _SENTINEL + "\n"
 _SPLITTER = " " + _SENTINEL + " "
-# Which lines may start with a prefix, asked of the whole batch with maps in C: a superset of what
-# strip_prefix() itself tests first (_may_have_prefix), which then decides exactly. A line may have a prefix
-# when its first character is a space, a digit or "[" (or it is empty), when it starts with a level, month,
-# weekday or "RequestId:", or when its first word may be 36 characters long (a request id: the line is 36
-# characters long or its 37th is a space).
-# Every character str.isspace() accepts lies below U+3001; tests/unit checks the whole range.
+# Which lines may start with a prefix, asked of the whole batch with maps in C. A line that strip_prefix()
+# changes starts with a match of _PREFIX_RE, so its first character is a space, a digit or "[" (or it
+# starts with a level, month, weekday or "RequestId:"), or it starts with a request id, whose ninth
+# character is "-". Those lines go through strip_prefix(), which decides exactly; every other line is
+# its own prefix-free text. Every character str.isspace() accepts lies below U+3001 (tests/unit checks).
 _SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
-_PREFIX_HEADS = frozenset(_SPACES | set("0123456789[") | {""})
+_PREFIX_HEADS = frozenset(_SPACES | set("0123456789["))
 _head = itemgetter(slice(0, 1))
-_char36 = itemgetter(slice(36, 37))
+_char8 = itemgetter(slice(8, 9))
 _PREFIX_BY_HEAD = {c: tuple(sorted(w for w in _PREFIX_WORDS if w[0] == c)) for c in _PREFIX_FIRST if c.isalpha()}
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -669,8 +680,7 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
     heads = list(map(_head, lines))
     flagged = set(compress(count(), map(_PREFIX_HEADS.__contains__, heads)))
     flagged.update(compress(count(), map(str.startswith, lines, map(_PREFIX_BY_HEAD.get, heads, repeat(())))))
-    flagged.update(compress(count(), map(_SPACES.__contains__, map(_char36, lines))))
-    flagged.update(compress(count(), map(eq, map(len, lines), repeat(36))))
+    flagged.update(compress(count(), map(eq, map(_char8, lines), repeat("-"))))
     for i in flagged:
         texts[i] = strip_prefix(lines[i])
     if not all(map(str.strip, texts)):  # a line without tokens would merge with its neighbour below
@@ -706,6 +716,8 @@ def _merge_runs(tlist: list[str]) -> None:
     """mask()'s last step on every template of a batch: the lines that may hold a run are found with a few
     substring searches over the whole batch, and only those are changed."""
     blob = "\n".join(tlist)
+    if ".." not in blob and not any(map(blob.__contains__, _RUN_HINTS)):
+        return
     starts = list(accumulate(map((1).__add__, map(len, tlist)), initial=0))
     hits: set[int] = set()
     for needle in _RUN_HINTS:
@@ -779,66 +791,58 @@ def _rows_with_empty(lines: list[str], texts: list[str]) -> list[Row]:
 def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
     """_context() on each line of a joined batch that holds one of its words (what mask() does per line).
 
-    _context() changes a line only where one of its rules fires, and each rule needs a neighbour that
-    can be read before any rule ran: a principal's name after a name noun, an authentication word before
-    "for", a masked value before a unit or next to a date word. A rule that fires could make another one
-    fire, but then the line is visited anyway. So only the lines where some occurrence of a gate word
-    has its neighbour are visited; _context() then decides exactly. A line's tokens lie between two
-    sentinels, found from the hit outwards with list.index in C (backwards on a reversed copy).
+    Per line, _context() visits the tokens that are a rule word once trailing punctuation is stripped, but
+    only a name noun, "for" or a unit with at most one trailing character (a word of _CONTEXT_GATE) can
+    make a rule fire: a noun or "for" must be the token itself, and a unit with one trailing character is
+    in the gate. The rules only read neighbours, and a line's neighbour across its end is the sentinel,
+    which no rule accepts, exactly as the end of a line. So the rules run once over the whole batch, at
+    the positions of the gate words, in order: what each line would get alone.
 
-    One case breaks the reading above: a unit with two or more trailing characters ("ms,)") is a rule
-    position of _context() but not a gate word. If the batch holds one, every line with a gate word is
-    visited, as mask() would.
+    One case breaks this: a unit with two or more trailing characters ("ms,)") is a rule position of
+    _context() but not a gate word. If the batch holds one, _context() runs on each line with a gate word.
     """
-    n = len(toks)
-    index = toks.index
-    back = toks[::-1].index
+    words = _CONTEXT_GATE.intersection(distinct)
     odd = any(t.rstrip(_UNIT_TAIL) in _UNITS for t in compress(distinct, map(_UNIT_TAIL_SET.__contains__,
                                                                               map(_last, distinct)))
               if t not in _UNITS_GATE)
-    lines: dict[int, int] = {}  # end -> start of each line to visit
-    for word in _CONTEXT_GATE.intersection(distinct):
+    index = toks.index
+    rules: list[int] = []
+    dates: list[int] = []
+    for word in words:
+        into = dates if word in _DATE_WORDS else rules
         i = -1
         while True:
             try:
                 i = index(word, i + 1)
             except ValueError:
                 break
+            into.append(i)
+    if not odd:
+        rules.sort()
+        dates.sort()
+        _apply_context(toks, out, rules, dates)
+        return
+    n = len(toks)
+    back = toks[::-1].index
+    lines: dict[int, int] = {}  # end -> start of each line with a gate word
+    for i in rules + dates:
+        try:
+            end = index(_SENTINEL, i)
+        except ValueError:
+            end = n
+        if end not in lines:
             try:
-                end = index(_SENTINEL, i)
+                lines[end] = n - back(_SENTINEL, n - 1 - i)
             except ValueError:
-                end = n
-            if end not in lines and (odd or _may_fire(word, i, toks, out)):
-                try:
-                    lines[end] = n - back(_SENTINEL, n - 1 - i)
-                except ValueError:
-                    lines[end] = 0
-            i = end if end in lines else i
+                lines[end] = 0
     for end, start in lines.items():
         seg = out[start:end]
         _context(toks[start:end], seg)
         out[start:end] = seg
 
-
 _UNIT_TAIL_SET = frozenset(_UNIT_TAIL)
 _last = itemgetter(slice(-1, None))
 
-
-def _may_fire(word: str, i: int, toks: list[str], out: list[str]) -> bool:
-    """Whether a rule of _context() could fire at toks[i] (word) given the neighbours before any rule ran.
-
-    A superset: each test below is one condition every firing of that rule needs. A neighbour across a
-    line's end is the sentinel, which none of the tests accepts, exactly as the end of a line.
-    """
-    before = out[i - 1] if i else ""
-    after = out[i + 1] if i + 1 < len(out) else ""
-    if word in _DATE_WORDS and PLACEHOLDER in (before, after):
-        return True
-    if word == "for" and i and toks[i - 1] in _AUTH_BEFORE_FOR:
-        return True
-    if word in _NAME_NOUNS and after != PLACEHOLDER and after[:1].isalnum() and after[-1:].isalnum():
-        return True
-    return word in _UNITS_GATE and before == PLACEHOLDER
 
 def run_cli(lines: Iterable[str], out: TextIO) -> int:
     """Print one ``{"fingerprint", "template"}`` JSON object per input line, in input order.
