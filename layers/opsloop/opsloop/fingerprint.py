@@ -666,11 +666,12 @@ def fingerprint_rows(messages: Iterable[str]) -> list[Row]:
         simple = [m for m in unique if "\n" not in m and _SENTINEL not in m and len(m) <= _MAX_INPUT]
     else:
         simple = unique
-    rows: dict[str, Row] = {}
+    done = _rows_of_lines(simple) if len(simple) >= _BATCH_MIN else list(map(_row, simple))
+    if len(simple) == len(msgs):  # no repeats and nothing for the per-line path: rows are in order
+        return done
+    rows = dict(zip(simple, done))
     if len(simple) != len(unique):
-        chosen = set(simple)
-        rows.update((m, _row(m)) for m in unique if m not in chosen)
-    rows.update(zip(simple, _rows_of_lines(simple)))
+        rows.update((m, _row(m)) for m in unique if m not in rows)
     return list(map(rows.__getitem__, msgs))
 
 

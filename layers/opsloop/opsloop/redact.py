@@ -385,6 +385,7 @@ _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # _LONG_RUN_RE's class becomes "a", everything else " ": a run of 40 "a" is a match of _LONG_RUN_RE
 _RUN_TABLE = _ascii_table({_LETTERS + _DIGITS + b"+/": b"a"}, b" ")
 _LONG_RUN_BYTES = b"a" * 40
+_SLASH = ord("/")
 # For _CARD_GATE_RE: digits become "9", "-" stays, the other characters of its lookbehind class [\w\-.]
 # become "w", and every other character (space and line break included) becomes "|". _CARD_GATE_RE then
 # maps to: a "|" (the lookbehind: no word character, "-" or "." before the first digit; the blob starts
@@ -434,7 +435,20 @@ def _batch_candidates(texts: Sequence[str]) -> set[int]:
     for needle in _BATCH_KV_WORDS:
         lines_with(low, needle, keys)
     marks.update(i for i in keys if "=" in parts[i] or ":" in parts[i])
-    lines_with(blob.translate(_RUN_TABLE), _LONG_RUN_BYTES, marks)
+    # _aws_secret only replaces a whole maximal run of [A-Za-z0-9+/] that _looks_random() accepts, which
+    # never holds for a run starting with "/" (a path): such runs do not make their line a candidate.
+    runs = blob.translate(_RUN_TABLE)
+    find = runs.find
+    p = find(_LONG_RUN_BYTES)
+    while p >= 0:
+        start = runs.rfind(b" ", 0, p) + 1
+        if blob[start] != _SLASH:
+            i = bisect_right(starts, p) - 1
+            marks.add(i)
+            p = find(_LONG_RUN_BYTES, starts[i + 1])
+        else:
+            end = runs.find(b" ", p)
+            p = -1 if end < 0 else find(_LONG_RUN_BYTES, end)
     # A match starts at the "|" before the card's first digit: one byte before the digit in the blob, which
     # is where the match starts in this copy of the blob shifted by the leading "|".
     lines_matching(_CARD_SHAPE_RE, b"|" + blob.translate(_CARD_TABLE))
