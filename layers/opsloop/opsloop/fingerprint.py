@@ -790,10 +790,18 @@ def _learn_tokens(toks: list[str], distinct: set[str]) -> None:
     shapes = "\n".join(words).encode("ascii").translate(_SHAPE_TABLE).split(b"\n")
     how = list(map(_SHAPES.get, shapes))
     if None in how:
-        # one token of each shape not seen yet goes through __missing__, which learns the shape's recipe
+        # shapes not seen yet: those _shape_decision() reads off the shape are stored at once; for each other
+        # one, a token of that shape goes through __missing__, which runs the cascade and learns the recipe
         unknown = list(map(is_, how, repeat(None)))
-        for tok in dict(zip(compress(shapes, unknown), compress(words, unknown))).values():
-            memo[tok]  # noqa: B018 - the lookup computes and stores (dict calls __missing__)
+        firsts = dict(zip(compress(shapes, unknown), compress(words, unknown)))
+        if len(_SHAPES) + len(firsts) >= _MEMO_MAX:
+            _SHAPES.clear()
+        decided = dict(zip(firsts, map(_shape_decision, firsts)))
+        for shape, tok in firsts.items():
+            if decided[shape] is None:
+                memo[tok]  # noqa: B018 - the lookup computes and stores (dict calls __missing__)
+            else:
+                _SHAPES[shape] = decided[shape]
         how = list(map(_SHAPES.get, shapes))
     memo.update(zip(compress(words, map(eq, how, repeat(_WHOLE))), repeat(PLACEHOLDER)))  # not __eq__: None
     kept = list(compress(words, map(eq, how, repeat(_KEEP))))
