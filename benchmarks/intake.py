@@ -60,12 +60,12 @@ def main() -> int:
     from moto import mock_aws
 
     from opsloop.config import load_settings
-    from opsloop.fingerprint import fingerprint
+    from opsloop.fingerprint import fingerprint_rows
     from opsloop.incidents import IncidentStore
     from opsloop.intake import Intake
     from opsloop.local.runner import encode_subscription
     from opsloop.logparse import decode_subscription
-    from opsloop.redact import redact
+    from opsloop.redact import redact_texts
 
     rng = random.Random(7)
     batches = [encode_subscription(f"/ecs/service-{b % 3}", [line(rng, rng.randrange(args.templates))
@@ -77,10 +77,10 @@ def main() -> int:
     t0 = time.perf_counter()
     decoded = [decode_subscription(b) for b in batches]
     t1 = time.perf_counter()
-    redacted = [redact(l.message).text for d in decoded for l in d.lines]
+    redacted = [redact_texts([l.message for l in d.lines]) for d in decoded]  # per batch, as intake does
     t2 = time.perf_counter()
-    for m in redacted:
-        fingerprint(m)
+    for texts in redacted:
+        fingerprint_rows(texts)
     t3 = time.perf_counter()
 
     with mock_aws():

@@ -386,14 +386,15 @@ _LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RUN_TABLE = _ascii_table({_LETTERS + _DIGITS + b"+/": b"a"}, b" ")
 _LONG_RUN_BYTES = b"a" * 40
 _SLASH = ord("/")
-# For _CARD_GATE_RE: digits become "9", "-" stays, the other characters of its lookbehind class [\w\-.]
-# become "w", and every other character (space and line break included) becomes "|". _CARD_GATE_RE then
-# maps to: a "|" (the lookbehind: no word character, "-" or "." before the first digit; the blob starts
-# with one), four digits and one of its three tails, with "|" or "-" for each separator [ \-] (a superset:
-# any non-word character counts as a separator, and the first digit may be any digit). Lines are joined
-# by two line breaks, "||" here, which no match can cross: every "|" after the first must precede a digit.
-_CARD_TABLE = _ascii_table({_DIGITS: b"9", _LETTERS + b"_.": b"w", b"-": b"-"}, b"|")
-_CARD_SHAPE_RE = re.compile(rb"\|9999(?:9{9}|[|-]9999[|-]9999[|-]9|[|-]999999[|-]99999)")
+# For _CARD_GATE_RE: the digits 2-6 (a card's first digit) become "9" and the other digits "8", "-" stays,
+# the other characters of its lookbehind class [\w\-.] become "w", and every other character (space and
+# line break included) becomes "|". _CARD_GATE_RE then maps to: a "|" (the lookbehind: no word character,
+# "-" or "." before the first digit; the blob starts with one), a digit 2-6, three digits and one of its
+# three tails, with "|" or "-" for each separator [ \-] (a superset: any non-word character counts as a
+# separator). Lines are joined by two line breaks, "||" here, which no match can cross: every "|" after
+# the first must precede a digit.
+_CARD_TABLE = _ascii_table({b"23456": b"9", b"01789": b"8", _LETTERS + b"_.": b"w", b"-": b"-"}, b"|")
+_CARD_SHAPE_RE = re.compile(rb"\|9[89]{3}(?:[89]{9}|[|-][89]{4}[|-][89]{4}[|-][89]|[|-][89]{6}[|-][89]{5})")
 
 
 def _batch_candidates(texts: Sequence[str]) -> set[int]:
