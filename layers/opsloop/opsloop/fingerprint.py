@@ -831,9 +831,9 @@ def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
     _context() but not a gate word. If the batch holds one, _context() runs on each line with a gate word.
     """
     words = _CONTEXT_GATE.intersection(distinct)
-    odd = any(t.rstrip(_UNIT_TAIL) in _UNITS for t in compress(distinct, map(_UNIT_TAIL_SET.__contains__,
-                                                                              map(_last, distinct)))
-              if t not in _UNITS_GATE)
+    tailed = list(compress(distinct, map(_UNIT_TAIL_SET.__contains__, map(_last, distinct))))
+    odd = not _UNITS_GATE.issuperset(compress(tailed, map(_UNITS.__contains__, map(str.rstrip, tailed,
+                                                                                  repeat(_UNIT_TAIL)))))
     index = toks.index
     rules: list[int] = []
     dates: list[int] = []
