@@ -42,6 +42,7 @@ bench: $(STAMP) ## every benchmark table (grouping, retrieval and learned recall
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/learned_recall.py
 	$(BIN)/python benchmarks/intake.py
+	$(BIN)/python benchmarks/batch_equivalence.py --quick
 	$(BIN)/python benchmarks/cold_start.py
 
 lock: ## re-resolve requirements/dev.txt into requirements/lock.txt

@@ -250,6 +250,16 @@ def test_a_batch_is_redacted_exactly_like_each_of_its_lines() -> None:
     assert redact_module.redact_texts(lines) == _one_by_one(lines)
 
 
+def test_a_secret_after_a_long_path_on_the_same_line_is_still_found() -> None:
+    # long runs that start with "/" are paths and never secrets, but they must not hide a secret after them
+    secret = "q9Vb3+Xr8Tn2Lw5Yc7Pd1Mf6Hj4Kg0Sz9Ae2Ru8Wt"
+    lines = ["copy /mnt/hadoop/dfs/data/current/subdir5/blk_1781953582842324563 done"] * 8
+    lines += [f"copy /mnt/hadoop/dfs/data/current/subdir5/blk_1781953582842324563 with {secret}"]
+    out = redact_module.redact_texts(lines)
+    assert out == _one_by_one(lines)
+    assert secret not in out[-1] and out[0] == lines[0]
+
+
 def test_a_card_at_the_start_of_a_line_is_found_after_a_line_ending_in_digits() -> None:
     # A card-shaped run that begins right after the previous line's trailing digits must not be read as
     # one run across the line break (it hid the card from the batch scan once).

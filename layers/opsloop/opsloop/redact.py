@@ -353,14 +353,16 @@ def _extras(patterns: Sequence[str] | Sequence[Pattern[str]]) -> tuple[Pattern[s
 # --------------------------------------------------------------------------------------------------
 # Batches. Intake redacts a whole CloudWatch Logs batch (up to 10,000 lines) at once, and almost no line
 # holds a secret. redact_texts() asks the family gates of _families() about the whole batch in a few scans
-# in C (substring searches over the joined lines, one bytes.translate and two regexes), finds the lines
-# some gate could fire on, and runs redact() on those lines alone; every other line is returned unchanged.
+# in C (substring searches over the joined lines, two bytes.translate and three regexes), finds the lines
+# some family could change, and runs redact() on those lines alone; every other line is returned unchanged.
 #
-# Each batch gate is a superset of its per-line gate on an ASCII line, and no gate can match across the
-# line breaks that join two lines, so a line the batch gates pass over is a line on which _families() is empty,
-# i.e. one redact() returns unchanged. Lines holding any non-ASCII character always go through redact():
-# case folding and \d/\w classes reach beyond ASCII there, and the tables below are ASCII-only.
-# tests/unit/test_redact.py checks redact_texts() against redact() line by line.
+# Each batch gate covers every line its family can change on an ASCII line: the per-line gate itself, or
+# a superset of it, or (for long base64-like runs) the per-line gate less the runs _looks_random() always
+# rejects. No gate can match across the line breaks that join two lines. So a line the batch gates pass
+# over is one redact() returns unchanged. Lines holding any non-ASCII character always go through
+# redact(): case folding and \d/\w classes reach beyond ASCII there, and the tables below are ASCII-only.
+# tests/unit/test_redact.py checks redact_texts() against redact() line by line, and
+# benchmarks/batch_equivalence.py does on about 100,000 lines.
 # --------------------------------------------------------------------------------------------------
 _BATCH_MIN = 8  # below this, the set-up of the batch scans costs more than it saves
 
