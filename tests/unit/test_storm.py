@@ -214,3 +214,23 @@ def test_a_truncated_occurrence_counts_towards_the_same_incident(aws: Any) -> No
     second = intake.handle_subscription(encode_subscription("/ecs/cache", [huge])["awslogs"]["data"])
     assert len(first.opened) == 1 and second.opened == []
     assert second.counted == {first.opened[0]: 2}
+
+
+def test_a_whole_batch_is_redacted_before_anything_is_counted_ignored_or_announced(aws: Any) -> None:
+    # GIVEN a batch large enough for the batch path: secrets in 30 lines, 10 lines to ignore, 20 other errors
+    intake = _intake(aws, Clock(), ignore_patterns=json.dumps({"/ecs/orders-api": ["healthcheck"]}))
+    secret = "AKIAZ3MPLE7EXAMPLE2Q"
+    lines = ([f"payment {i} failed: password=hunter{i} with key {secret}" for i in range(30)]
+             + ["healthcheck failed on /health"] * 10 + [_line(i) for i in range(20)])
+    # WHEN it arrives
+    result = intake.handle_subscription(encode_subscription("/ecs/orders-api", lines)["awslogs"]["data"])
+    # THEN the ignored lines are dropped, each kind of error is one incident with its exact count,
+    # and no secret reaches the announcement (sample message, template or anything else)
+    assert (result.lines, result.ignored, result.groups, len(result.opened)) == (60, 10, 2, 2)
+    events = _opened_events(aws)
+    text = json.dumps(events)
+    assert secret not in text and "hunter" not in text and "[REDACTED:" in text
+    store = IncidentStore(aws["ddb"], aws["table"])
+    counts = sorted(store.fingerprint_state("/ecs/orders-api", e["detail"]["incident"]["fingerprint"])["count"]
+                    for e in events)
+    assert counts == [20, 30]
