@@ -468,7 +468,8 @@ def test_batch_rows_equal_one_by_one_rows_for_any_batch(messages: list[str]) -> 
                                     "1:2", "10.0.0.1", "x86_64", "v2.x", "9.a", "/10.251.42.84:50010", "/var/x.log",
                                     "/a/b:c", "/x:1:2", "/a@b", "/a=b", "/a'b", "/:1", "/a|b!~", "rhost=10.0.0.1",
                                     "tty=NODEVssh", "uid2=5", "abcdefabcdef=1", "k=v=w", "k=<*>", "k=a,b", "_k=(x",
-                                    "user=root.example.com", "K=a@b", "k=a/b", "kk=\"q\""]),
+                                    "user=root.example.com", "K=a@b", "k=a/b", "kk=\"q\"", "/bin/x.rts:", "/a:b:",
+                                    "/:", "(softheader=00131db8", "[k=v", "((abcdefabcdef=1", "{_=x", "(=1"]),
                    st.lists(st.sampled_from(["(", ")", "]", ":", ",", ";", "'", "::", ".", "}"]), max_size=3)))
 def test_a_shape_decided_without_the_cascade_masks_like_the_cascade(tok: str) -> None:
     # GIVEN a token whose recipe is read off its shape alone (None: the cascade decides, nothing to check)

@@ -262,12 +262,14 @@ def _shape_decision(shape: bytes) -> object:
       letters then one digit ("eth0"), a name;
     - letters with inert punctuation around them ("failure;", "(CioStream"): kept, unless the hex pass
       could take it (12+ hex letters, or 32+ characters);
-    - a path, or a path and a port ("/10.251.42.84:50010", "/var/log/x.log"): one value. The cascade's path
-      pass takes everything up to the ":", and the port is a number after it; nothing in the path is
-      anything an earlier pass reacts to ("@", "=", "://", "\\", a placeholder);
-    - a word key and a value ("rhost=10.0.0.1", "tty=NODEVssh"): the value is masked. The key=value pass
-      takes the whole value (no character of the value ends it or starts another pass first), and the
-      key, letters and "_" only, is no hex id (shorter than 12 or not all hex letters, under 32);
+    - a path, or a path and a port ("/10.251.42.84:50010", "/var/log/x.log"): one value; a path and a bare
+      ":" ("/bin/x.rts:"): the path is one value. The cascade's path pass takes everything up to the ":",
+      and the port is a number after it; nothing in the path is anything an earlier pass reacts to ("@",
+      "=", "://", "\\", a placeholder);
+    - a word key and a value ("rhost=10.0.0.1", "(softheader=00131db8"): the value is masked. The key=value
+      pass takes the whole value (no character of the value ends it or starts another pass first), and the
+      key, letters and "_" only after any opening brackets, is no hex id (shorter than 12 or not all hex
+      letters, under 32);
     - a value with delimiters around it ("20,", "(5)", "183.62.140.253:", "0x1f,", "[blk_-42]"): the value is
       masked and the delimiters stay. The cascade gets there through the digit-token pass alone: a
       delimiter fails the whole-token tests, none of "/", "@", "=", "\\" is present, and the two passes
@@ -287,11 +289,12 @@ def _shape_decision(shape: bytes) -> object:
         return None
     if shape[:1] == b"/":
         path, colon, port = shape.partition(b":")
-        if not path.translate(None, _PATH_SHAPE_CHARS) and (not colon or (port and not port.translate(None, b"9"))):
-            return _WHOLE
+        if not path.translate(None, _PATH_SHAPE_CHARS) and (not colon or not port.translate(None, b"9")):
+            return (0, len(shape) - 1) if colon and not port else _WHOLE
     key, eq, value = shape.partition(b"=")
-    if (eq and key and value and not key.translate(None, b"aAxX_") and not value.translate(None, _KV_VALUE_SHAPE_CHARS)
-            and len(key) < 32 and (len(key) < 12 or key.translate(None, b"xX_"))):
+    word = key.lstrip(b"([{")
+    if (eq and word and value and not word.translate(None, b"aAxX_") and not value.translate(None, _KV_VALUE_SHAPE_CHARS)
+            and len(word) < 32 and (len(word) < 12 or word.translate(None, b"xX_"))):
         return (len(key) + 1, len(shape))
     core = shape.strip(_DIGIT_AFFIX)
     if b"9" in core and not core.translate(None, _SIMPLE_SHAPE_CHARS) and (
