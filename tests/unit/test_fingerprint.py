@@ -469,7 +469,10 @@ def test_batch_rows_equal_one_by_one_rows_for_any_batch(messages: list[str]) -> 
                                     "/a/b:c", "/x:1:2", "/a@b", "/a=b", "/a'b", "/:1", "/a|b!~", "rhost=10.0.0.1",
                                     "tty=NODEVssh", "uid2=5", "abcdefabcdef=1", "k=v=w", "k=<*>", "k=a,b", "_k=(x",
                                     "user=root.example.com", "K=a@b", "k=a/b", "kk=\"q\"", "/bin/x.rts:", "/a:b:",
-                                    "/:", "(softheader=00131db8", "[k=v", "((abcdefabcdef=1", "{_=x", "(=1"]),
+                                    "/:", "(softheader=00131db8", "[k=v", "((abcdefabcdef=1", "{_=x", "(=1",
+                                    "hdfs://10.10.34.11:9000/a/b.log:12+7", "x://", "averyveryverylongscheme://x",
+                                    "h://a(b", "9a://x", "172.16.96.116:33569", "eth0:1", "a.com:80", "abc:123",
+                                    "1:2:3", "10.0.0.1:x1"]),
                    st.lists(st.sampled_from(["(", ")", "]", ":", ",", ";", "'", "::", ".", "}"]), max_size=3)))
 def test_a_shape_decided_without_the_cascade_masks_like_the_cascade(tok: str) -> None:
     # GIVEN a token whose recipe is read off its shape alone (None: the cascade decides, nothing to check)

@@ -266,6 +266,10 @@ def _shape_decision(shape: bytes) -> object:
       ":" ("/bin/x.rts:"): the path is one value. The cascade's path pass takes everything up to the ":",
       and the port is a number after it; nothing in the path is anything an earlier pass reacts to ("@",
       "=", "://", "\\", a placeholder);
+    - a URL from its scheme to the token's end ("hdfs://10.10.34.11:9000/a/b.log:12+7"): one value, the
+      cascade's first pass (the dot-split for ".." comes before it, and is ruled out above);
+    - two values joined by one ":" ("172.16.96.116:33569", "eth0:1"): the digit-token pass masks each, and
+      the run of two placeholders becomes one (no host name: a "." before a letter sends it to the cascade);
     - a word key and a value ("rhost=10.0.0.1", "(softheader=00131db8"): the value is masked. The key=value
       pass takes the whole value (no character of the value ends it or starts another pass first), and the
       key, letters and "_" only after any opening brackets, is no hex id (shorter than 12 or not all hex
@@ -291,6 +295,12 @@ def _shape_decision(shape: bytes) -> object:
         path, colon, port = shape.partition(b":")
         if not path.translate(None, _PATH_SHAPE_CHARS) and (not colon or not port.translate(None, b"9")):
             return (0, len(shape) - 1) if colon and not port else _WHOLE
+    if b"://" in shape and _URL_SHAPE_RE.fullmatch(shape):
+        return _WHOLE
+    first, colon, second = shape.partition(b":")
+    if (colon and b"9" in first and b"9" in second and not first.translate(None, _SIMPLE_SHAPE_CHARS)
+            and not second.translate(None, _SIMPLE_SHAPE_CHARS) and not _HOST_SHAPE_RE.search(shape)):
+        return _WHOLE
     key, eq, value = shape.partition(b"=")
     word = key.lstrip(b"([{")
     if (eq and word and value and not word.translate(None, b"aAxX_") and not value.translate(None, _KV_VALUE_SHAPE_CHARS)
@@ -305,6 +315,9 @@ def _shape_decision(shape: bytes) -> object:
 
 
 _HOST_SHAPE_RE = re.compile(rb"\.[aAxX]")  # _HOST_GATE_RE on a shape: a "." before a letter
+# _URL_RE matching a whole token, on its shape: a scheme of at most 16 characters from the token's start,
+# "://", then characters the URL runs over (a longer scheme would leave the start of the token unmatched)
+_URL_SHAPE_RE = re.compile(rb"[aAxX][aAxX9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*")
 # What a path may hold for the path rule of _shape_decision: every character of _PATH_RE's class that no
 # earlier or later pass of the cascade reacts to (no "@", "=", "\\", ":" or placeholder characters).
 _PATH_SHAPE_CHARS = b"/9xXaA_.-+#$%!?|`~&^"
