@@ -73,6 +73,15 @@ def test_each_kind_is_replaced_with_its_marker(text: str, secret: str, kind: str
 def test_redaction_cases(text: str, expected: str) -> None:
     assert redact(text).text == expected
 
+@pytest.mark.parametrize("text", ["paid with 4111 1111 1111 1111 0 times", "qty 2 4111 1111 1111 1111",
+                                  "cards 4111-1111-1111-1111 7", "1 5500 0000 0000 0004 2"])
+def test_a_spaced_card_next_to_another_number_is_still_replaced(text: str) -> None:
+    # a number right before or after a spaced or dashed card number once hid the card
+    out = redact(text)
+    assert "[REDACTED:card_number]" in out.text
+    assert "1111 1111" not in out.text and "1111-1111" not in out.text and "0000 0000" not in out.text
+
+
 
 @pytest.mark.parametrize(
     "text",

@@ -65,10 +65,12 @@ _KV_GATE = ("pass", "pwd", "secret", "token", "key", "credential")
 # 40 characters is an AWS secret access key; up to 64 covers other random API secrets of that alphabet.
 _AWS_SECRET_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40,64}={0,2}(?![A-Za-z0-9+/=])")
 # Starts with the digit class so the regex engine can skip to candidate digits quickly.
+# No guard against another digit group before or after a spaced card ("qty 2 4111 1111 1111 1111 0"): such
+# a guard let real cards through, and the Luhn check already keeps most random digit groups out.
 _CARD_RE = re.compile(
-    r"[2-6](?<![\w\-.][2-6])(?<!\d[ \-][2-6])"
+    r"[2-6](?<![\w\-.][2-6])"
     r"(?:\d{12,18}|\d{3}([ \-])\d{4}\1\d{4}\1\d{1,7}|\d{3}([ \-])\d{6}\2\d{5})"
-    r"(?![\w\-])(?![ \-]\d)")
+    r"(?![\w\-])")
 _LONG_RUN_RE = re.compile(r"[A-Za-z0-9+/]{40}")
 
 
