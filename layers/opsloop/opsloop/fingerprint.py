@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, count, filterfalse, repeat
+from itertools import compress, count, filterfalse, repeat
 from operator import eq, is_, itemgetter, le
 from typing import Iterable, Sequence, TextIO
+
+from .batchtext import line_starts, lines_with
 
 PLACEHOLDER = "<*>"
 MAX_FRAMES = 3  # innermost application frames that identify where an error happens
@@ -676,8 +677,9 @@ _SPLITTER = " " + _SENTINEL + " "
 # changes starts with a match of _PREFIX_RE, so its first character is a space, a digit or "[" (or it
 # starts with a level, month, weekday or "RequestId:"), or it starts with a request id, whose ninth
 # character is "-". Those lines go through strip_prefix(), which decides exactly; every other line is
-# its own prefix-free text. Every character str.isspace() accepts lies below U+3001 (tests/unit checks).
-_SPACES = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
+# its own prefix-free text. _SPACES lists every character str.isspace() accepts (tests/unit checks).
+_SPACES = frozenset("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # what str.isspace() accepts
 _PREFIX_HEADS = frozenset(_SPACES | set("0123456789["))
 _head = itemgetter(slice(0, 1))
 _char8 = itemgetter(slice(8, 9))
@@ -726,10 +728,10 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
         return [_row(m) for m in lines] if len(lines) < _BATCH_MIN else _rows_with_empty(lines, texts)
     blob = "\n".join(texts)
     if '"' in blob or "'" in blob:
-        starts = list(accumulate(map((1).__add__, map(len, texts)), initial=0))
+        starts = line_starts(texts, 1)
         quoted: set[int] = set()
-        _lines_with(blob, '"', starts, quoted)
-        _lines_with(blob, "'", starts, quoted)
+        lines_with(blob, '"', starts, quoted)
+        lines_with(blob, "'", starts, quoted)
         for i in quoted:
             texts[i] = _QUOTED_RE.sub(PLACEHOLDER, texts[i])
     toks = _JOINER.join(texts).split()
@@ -757,25 +759,16 @@ def _merge_runs(tlist: list[str]) -> None:
     blob = "\n".join(tlist)
     if ".." not in blob and not any(map(blob.__contains__, _RUN_HINTS)):
         return
-    starts = list(accumulate(map((1).__add__, map(len, tlist)), initial=0))
+    starts = line_starts(tlist, 1)
     hits: set[int] = set()
     for needle in _RUN_HINTS:
-        _lines_with(blob, needle, starts, hits)
+        lines_with(blob, needle, starts, hits)
     dots: set[int] = set()
-    _lines_with(blob, "..", starts, dots)
+    lines_with(blob, "..", starts, dots)
     hits.update(k for k in dots if tlist[k].count(PLACEHOLDER) > 1)
     for k in hits:
         tlist[k] = _RUN_RE.sub(PLACEHOLDER, tlist[k])
 
-
-def _lines_with(blob: str, needle: str, starts: list[int], into: set[int]) -> None:
-    """Add to into the index of every line of blob (lines begin at starts) that contains needle."""
-    find = blob.find
-    p = find(needle)
-    while p >= 0:
-        k = bisect_right(starts, p) - 1
-        into.add(k)
-        p = find(needle, starts[k + 1])
 
 
 def _learn_tokens(toks: list[str], distinct: set[str]) -> None:

@@ -16,9 +16,9 @@ import math
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Callable, Iterable, Pattern, Sequence
 
+from .batchtext import line_starts, lines_with
 from .errors import ConfigError
 
 MAX_EXTRA_PATTERN_CHARS = 1000
@@ -412,33 +412,25 @@ def _batch_candidates(texts: Sequence[str]) -> set[int]:
         joined = "\n\n".join(parts)
     blob = joined.encode("ascii")
     # starts[i] is where text i begins in the blob; starts[n] lies past its end
-    starts = list(accumulate(map((2).__add__, map(len, parts)), initial=0))
-
-    def lines_with(hay: bytes, needle: bytes, into: set[int]) -> None:
-        find = hay.find
-        p = find(needle)
-        while p >= 0:
-            i = bisect_right(starts, p) - 1
-            into.add(i)
-            p = find(needle, starts[i + 1])  # one hit per line is enough
+    starts = line_starts(parts, 2)
 
     def lines_matching(rx: re.Pattern[bytes], hay: bytes) -> None:
         for m in rx.finditer(hay):
             marks.add(bisect_right(starts, m.start()) - 1)
 
     for needle in _BATCH_LITERALS:
-        lines_with(blob, needle, marks)
+        lines_with(blob, needle, starts, marks)
     lines_matching(_GITHUB_GATE_BYTES_RE, blob)
     lines_matching(_AWS_KEY_ID_BYTES_RE, blob)
     urls: set[int] = set()
-    lines_with(blob, b"://", urls)
+    lines_with(blob, b"://", starts, urls)
     marks.update(i for i in urls if "@" in parts[i])
     low = blob.lower()
     for needle in _BATCH_AUTH_WORDS:
-        lines_with(low, needle, marks)
+        lines_with(low, needle, starts, marks)
     keys: set[int] = set()
     for needle in _BATCH_KV_WORDS:
-        lines_with(low, needle, keys)
+        lines_with(low, needle, starts, keys)
     marks.update(i for i in keys if "=" in parts[i] or ":" in parts[i])
     # _aws_secret only replaces a whole maximal run of [A-Za-z0-9+/] that _looks_random() accepts, which
     # never holds for a run starting with "/" (a path): such runs do not make their line a candidate.
