@@ -429,7 +429,7 @@ def test_a_batch_gets_exactly_the_fingerprints_of_its_messages_one_by_one() -> N
     assert warm == expected
 
 
-def test_a_storm_of_one_line_is_fingerprinted_once_and_answered_for_every_line() -> None:
+def test_a_storm_of_repeated_lines_gets_a_row_for_every_line_and_one_key() -> None:
     lines = ["disk full on /dev/sda1 at 93%"] * 5000 + ["disk full on /dev/sdb1 at 95%"] * 5000
     rows = fingerprint_rows(lines)
     assert len(rows) == 10_000
