@@ -104,6 +104,31 @@ def test_leading_timestamps_levels_and_request_ids_do_not_change_the_fingerprint
     assert fingerprint(prefix + "payment 42 failed for order 77").fingerprint == fingerprint("payment 1 failed for order 2").fingerprint
 
 
+def _strip_with_the_regex_alone(message: str) -> str:
+    for _ in range(fingerprint_module._MAX_PREFIX_STEPS):
+        m = fingerprint_module._PREFIX_RE.match(message)
+        if not m or m.end() == 0:
+            break
+        message = message[m.end():]
+    return message
+
+
+_PREFIX_PIECES = ["[", "]", " ", "2024", "-", "05", ":", "1", "/", ".", "T", "Z", "+02:00", ",123", "ERROR", "Jan",
+                  "Mon", "RequestId:", "0f9e8d7c", "-1111", "ab", "٢٠٢٤", "x", "10.251.42.84", "63543"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["[", "0", "1", "2", "9", "[1", "[٣", "2024-05-01", "[2024/05/01", "1:00:00", "[12:00:01",
+                        "0f9e8d7c-1111-2222-3333-444455556666", "[0f9e8d7c-1111-2222-3333-444455556666]:",
+                        "[ab9e8d7c-1111-2222-3333-444455556666]", "[ERROR]", "[Jan 5"]),
+       st.lists(st.sampled_from(_PREFIX_PIECES), max_size=10))
+def test_lines_starting_with_a_digit_or_bracket_lose_exactly_what_the_prefix_pattern_matches(head: str, rest: list[str]) -> None:
+    # the cheap test that spares the prefix pattern on lines starting with a number or a "[" never spares it
+    # on a line where it matches
+    message = head + "".join(rest) + " payment 42 failed"
+    assert fingerprint_module.strip_prefix(message) == _strip_with_the_regex_alone(message)
+
+
 def test_static_words_and_exception_class_stay_in_the_template() -> None:
     fp = fingerprint("botocore.exceptions.ClientError: An error occurred (ThrottlingException) when calling PutItem")
     assert fp.exception == "botocore.exceptions.ClientError"
@@ -427,6 +452,19 @@ def test_a_batch_gets_exactly_the_fingerprints_of_its_messages_one_by_one() -> N
     # THEN every row is what fingerprint() gives that message alone
     assert cold == expected
     assert warm == expected
+
+
+def test_for_and_units_in_a_batch_without_authentication_words_are_masked_as_one_by_one() -> None:
+    # GIVEN a batch where "for" never follows an authentication word (the name rule of "for" cannot fire),
+    # one line also holding a unit with two trailing characters, which mask() rewrites only on a line
+    # that has a word of a neighbour rule, such as "for"
+    lines = ["request for job 5 ms,) done", "request 5 ms,) done"] + [f"PacketResponder {i} for block blk_{i}7 terminating"
+                                                                   for i in range(10)]
+    rows = fingerprint_rows(lines)
+    # THEN every row is what the message alone gets, and the unit is part of the value only beside "for"
+    assert rows == _rows_one_by_one(lines)
+    assert [r[1] for r in rows[:3]] == ["request for job <*>,) done", "request <*> ms,) done",
+                                        "PacketResponder <*> for block <*> terminating"]
 
 
 def test_a_storm_of_repeated_lines_gets_a_row_for_every_line_and_one_key() -> None:

@@ -75,13 +75,33 @@ _PREFIX_FIRST = frozenset("0123456789[abcdefABCDEF" + "".join(w[0] for w in _PRE
 _PREFIX_BY_INITIAL = {c: tuple(w for w in _PREFIX_WORDS if w[0] == c) for c in _PREFIX_FIRST if c.isalpha()}
 
 
+# Where a prefix starting with a digit shows itself: the separator after a 4-digit year ("2024-", "2024/",
+# "2024."), the ":" after 1 or 2 digits of an hour, or the "-" after the 8 hex digits of a request id.
+_DATE_SEPARATORS = frozenset("-/.")
+
+
+def _digit_prefix_possible(text: str, at: int) -> bool:
+    """Whether _PREFIX_RE's alternatives that start with a digit at ``at`` can match there: each needs one
+    of the separators above at a fixed offset, so most lines that start with a number (an address, a
+    count) are settled without the regex."""
+    return (text[at + 4:at + 5] in _DATE_SEPARATORS or text[at + 8:at + 9] == "-"
+            or text[at + 1:at + 2] == ":" or text[at + 2:at + 3] == ":")
+
+
 def _may_have_prefix(text: str) -> bool:
     """Cheap test that spares the prefix regex on the vast majority of lines."""
     c = text[:1]
     if c not in _PREFIX_FIRST:
         return not c or c.isspace()
-    if c == "[" or c.isdigit():
-        return True
+    if c.isdigit():
+        return _digit_prefix_possible(text, 0)
+    if c == "[":
+        # after "[" comes a digit, a level, month or weekday name, or a hex request id (never a space)
+        d = text[1:2]
+        if d.isdigit():  # any digit \d accepts
+            return _digit_prefix_possible(text, 1)
+        return d in _PREFIX_FIRST and d != "[" and (text.startswith(_PREFIX_BY_INITIAL.get(d, ()), 1)
+                                                     or text[9:10] == "-")
     if not text.startswith(_PREFIX_BY_INITIAL[c]) and len(text) != 36 and not text[36:37].isspace():
         return False  # neither a prefix word nor a 36-character first word (the split below says the same)
     head = text[:40].split(None, 1)
@@ -740,10 +760,13 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
     out = list(map(_masked, toks))
     if not _CONTEXT_GATE.isdisjoint(distinct):
         _context_many(toks, out, distinct)
-    tlist = " ".join(out).split(_SPLITTER)
+    joined = " ".join(out)
+    tlist = joined.split(_SPLITTER)
     if len(tlist) != len(lines):  # cannot happen (see above); never trade a wrong key for speed
         return [_row(m) for m in lines]
-    _merge_runs(tlist)
+    # no hint can span the sentinel between two templates, so the joined batch answers for every line
+    if ".." in joined or any(map(joined.__contains__, _RUN_HINTS)):
+        _merge_runs(tlist)
     keys = {t: _TEMPLATE_MEMO.get(t) or _template_key(t) for t in dict.fromkeys(tlist)}
     known = list(map(keys.__getitem__, tlist))
     return list(zip(map(_first, known), tlist, map(_second, known), repeat(())))
@@ -754,11 +777,9 @@ _RUN_HINTS = ("<*> <*>", "<*>, <*>", "<*> - <*>")
 
 
 def _merge_runs(tlist: list[str]) -> None:
-    """mask()'s last step on every template of a batch: the lines that may hold a run are found with a few
-    substring searches over the whole batch, and only those are changed."""
+    """mask()'s last step on the templates of a batch that holds a hint of a run somewhere: the lines that
+    may hold one are found with a few substring searches over the whole batch, and only those are changed."""
     blob = "\n".join(tlist)
-    if ".." not in blob and not any(map(blob.__contains__, _RUN_HINTS)):
-        return
     starts = line_starts(tlist, 1)
     hits: set[int] = set()
     for needle in _RUN_HINTS:
@@ -843,9 +864,18 @@ def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
     _context() but not a gate word. If the batch holds one, _context() runs on each line with a gate word.
     """
     words = _CONTEXT_GATE.intersection(distinct)
-    tailed = list(compress(distinct, map(_UNIT_TAIL_SET.__contains__, map(_last, distinct))))
-    odd = not _UNITS_GATE.issuperset(compress(tailed, map(_UNITS.__contains__, map(str.rstrip, tailed,
-                                                                                  repeat(_UNIT_TAIL)))))
+    # A unit with two or more trailing characters is a token whose rstrip() is a unit but that is not in
+    # _UNITS_GATE (a unit and at most one trailing character): there is one iff more distinct tokens strip
+    # to a unit than there are gate units among them. Most batches hold no unit at all.
+    bare = list(map(str.rstrip, distinct, repeat(_UNIT_TAIL)))
+    odd = (not _UNITS.isdisjoint(bare)
+           and sum(map(_UNITS.__contains__, bare)) != len(_UNITS_GATE.intersection(distinct)))
+    if not odd and "for" in words and _AUTH_BEFORE_FOR.isdisjoint(distinct):
+        # "for" masks the next word only after an authentication word: with none in the batch, its
+        # positions are no-ops (no unit, no name noun, no skip), and nothing else needs them
+        words = words.difference(("for",))
+        if not words:
+            return
     index = toks.index
     rules: list[int] = []
     dates: list[int] = []
@@ -882,8 +912,6 @@ def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
         out[start:end] = seg
 
 
-_UNIT_TAIL_SET = frozenset(_UNIT_TAIL)
-_last = itemgetter(slice(-1, None))
 
 
 def run_cli(lines: Iterable[str], out: TextIO) -> int:
