@@ -233,7 +233,7 @@ WORDS = ("Connection failed to for user from port took error timeout request rec
          "Verification succeeded Deleting file size bytes on with as username account principal User USER "
          "Error: Exception Warning: WARN: May Mar Sun Sat Jun mon error ERROR info INFO Fault Failure "
          "Throwable ok done -> => | - : , ; ! ? *").split()
-UNITS = "B KB MB GB TB PB KiB MiB GiB TiB kB ms us µs ns s ms, s. ms) KB;".split()
+UNITS = "B KB MB GB TB PB KiB MiB GiB TiB kB ms us µs ns s ms, s. ms) KB; ms,) KB). s.,".split()
 NON_ASCII = ["Über", "naïve", "日本語", "Ошибка", "İstanbul", "ſ", "K", "٣٤", "²", "µs", "😀", "café", "ß", "ﬁle",
              "Σίσυφος", "ﻻ", "\u00a0", "\u200b", "x\u0301", "١٢٣٫٤", "Ⅻ", "①", "𝟘𝟙"]
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
@@ -519,6 +519,14 @@ def adversarial_lines(rng: random.Random, base: list[str]) -> list[str]:
             i = rng.randrange(len(s) + 1)
             s = s[:i] + rng.choice(["\n", "\x00", "\r", "\t", "\r\n", "٣", "²", "µs", "İ", "ſ", "K", " ", "  "]) + s[i:]
         out.append(s)
+    for _ in range(1500):  # the neighbour rules without an authentication word: "for", units with tails, dates
+        words = ["request", "for", "job", "took", "user", "bob", "5", "12", "7.5", "ms,)", "KB).", "s.,", "ms", "KB,",
+                 "Jun", "Sat", "done", "<*>", "(3", "x=1"]
+        out.append(" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))))
+    for _ in range(1500):  # ASCII lines with NUL characters and secrets: batches that take the batch scans
+        parts = [rng.choice([fragment(rng), secret(rng), "\x00", rng.choice(WORDS)]) for _ in range(rng.randint(1, 8))]
+        s = rng.choice(["", " ", "\x00"]).join(parts)
+        out.append(s if s.isascii() else s.encode("ascii", "ignore").decode())
     out += out[:500]  # duplicates
     return out
 

@@ -278,6 +278,16 @@ def test_a_card_at_the_start_of_a_line_is_found_after_a_line_ending_in_digits() 
     assert out[5].startswith("[REDACTED:card_number]")
 
 
+def test_lines_holding_nul_characters_do_not_hide_a_later_secret_in_a_batch() -> None:
+    # Lines of a batch are searched joined by NUL characters; a line holding NULs itself must not shift
+    # which line a later secret is found on.
+    lines = ["binary\x00\x00\x00junk\x00 in a log line"] * 4 + ["plain line 2065"] * 4
+    lines += ["login with password=hunter2 failed", "header Authorization: Bearer abcdefgh12345678", "done 1"]
+    out = redact_module.redact_texts(lines)
+    assert out == _one_by_one(lines)
+    assert "hunter2" not in out[8] and "abcdefgh12345678" not in out[9]
+
+
 def test_user_patterns_apply_to_every_line_of_a_batch() -> None:
     lines = [f"request {i} canary-{i} ok" for i in range(20)] + ["start123 at the start"] * 3
     extra = (r"canary-\d+", r"^start\w*")

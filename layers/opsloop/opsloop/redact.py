@@ -360,9 +360,10 @@ def _extras(patterns: Sequence[str] | Sequence[Pattern[str]]) -> tuple[Pattern[s
 #
 # Each batch gate covers every line its family can change on an ASCII line: the per-line gate itself, or
 # a superset of it, or (for long base64-like runs) the per-line gate less the runs _looks_random() always
-# rejects. No gate can match across the line breaks that join two lines. So a line the batch gates pass
+# rejects. No gate can match across the two NUL characters that join two lines. So a line the batch gates pass
 # over is one redact() returns unchanged. Lines holding any non-ASCII character always go through
-# redact(): case folding and \d/\w classes reach beyond ASCII there, and the tables below are ASCII-only.
+# redact(): case folding and \d/\w classes reach beyond ASCII there, and the tables below are ASCII-only;
+# so do lines holding a NUL, which must stay the separator alone (see _lines_with_word).
 # tests/unit/test_redact.py checks redact_texts() against redact() line by line, and
 # benchmarks/batch_equivalence.py does on about 100,000 lines.
 # --------------------------------------------------------------------------------------------------
@@ -392,10 +393,10 @@ _LONG_RUN_BYTES = b"a" * 40
 _SLASH = ord("/")
 # For _CARD_GATE_RE: the digits 2-6 (a card's first digit) become "9" and the other digits "8", "-" stays,
 # the other characters of its lookbehind class [\w\-.] become "w", and every other character (space and
-# line break included) becomes "|". _CARD_GATE_RE then maps to: a "|" (the lookbehind: no word character,
+# NUL included) becomes "|". _CARD_GATE_RE then maps to: a "|" (the lookbehind: no word character,
 # "-" or "." before the first digit; the blob starts with one), a digit 2-6, three digits and one of its
 # three tails, with "|" or "-" for each separator [ \-] (a superset: any non-word character counts as a
-# separator). Lines are joined by two line breaks, "||" here, which no match can cross: every "|" after
+# separator). Lines are joined by two NUL characters, "||" here, which no match can cross: every "|" after
 # the first must precede a digit.
 _CARD_TABLE = _ascii_table({b"23456": b"9", b"01789": b"8", _LETTERS + b"_.": b"w", b"-": b"-"}, b"|")
 _CARD_SHAPE_RE = re.compile(rb"\|9[89]{3}(?:[89]{9}|[|-][89]{4}[|-][89]{4}[|-][89]|[|-][89]{6}[|-][89]{5})")
@@ -404,12 +405,12 @@ _CARD_SHAPE_RE = re.compile(rb"\|9[89]{3}(?:[89]{9}|[|-][89]{4}[|-][89]{4}[|-][8
 def _batch_candidates(texts: Sequence[str]) -> set[int]:
     """Indices of the texts on which some built-in family could fire (a superset: see above)."""
     marks: set[int] = set()
-    joined = "\n\n".join(texts)  # two line breaks: see _CARD_TABLE
+    joined = "\0\0".join(texts)  # two NUL characters: see _CARD_TABLE and _lines_with_word
     parts: Sequence[str] = texts
-    if not joined.isascii():
-        marks.update(i for i, t in enumerate(texts) if not t.isascii())
+    if not joined.isascii() or joined.count("\0") != 2 * len(texts) - 2:
+        marks.update(i for i, t in enumerate(texts) if not t.isascii() or "\0" in t)
         parts = ["" if i in marks else t for i, t in enumerate(texts)]
-        joined = "\n\n".join(parts)
+        joined = "\0\0".join(parts)
     blob = joined.encode("ascii")
     # starts[i] is where text i begins in the blob; starts[n] lies past its end
     starts = line_starts(parts, 2)
@@ -418,19 +419,23 @@ def _batch_candidates(texts: Sequence[str]) -> set[int]:
         for m in rx.finditer(hay):
             marks.add(bisect_right(starts, m.start()) - 1)
 
+    # The literal and word gates search a copy of the batch without the characters no gate word holds
+    # (digits, spaces, most punctuation): a line holding a word still holds it there, and the copy is
+    # half to three quarters of the batch, which is what the searches cost.
+    letters = blob.translate(None, _NOT_IN_GATE_WORDS)
     for needle in _BATCH_LITERALS:
-        lines_with(blob, needle, starts, marks)
+        _lines_with_word(letters, needle, marks)
     lines_matching(_GITHUB_GATE_BYTES_RE, blob)
     lines_matching(_AWS_KEY_ID_BYTES_RE, blob)
     urls: set[int] = set()
     lines_with(blob, b"://", starts, urls)
     marks.update(i for i in urls if "@" in parts[i])
-    low = blob.lower()
+    low = letters.lower()
     for needle in _BATCH_AUTH_WORDS:
-        lines_with(low, needle, starts, marks)
+        _lines_with_word(low, needle, marks)
     keys: set[int] = set()
     for needle in _BATCH_KV_WORDS:
-        lines_with(low, needle, starts, keys)
+        _lines_with_word(low, needle, keys)
     marks.update(i for i in keys if "=" in parts[i] or ":" in parts[i])
     # _aws_secret only replaces a whole maximal run of [A-Za-z0-9+/] that _looks_random() accepts, which
     # never holds for a run starting with "/" (a path): such runs do not make their line a candidate.
@@ -450,6 +455,29 @@ def _batch_candidates(texts: Sequence[str]) -> set[int]:
     # is where the match starts in this copy of the blob shifted by the leading "|".
     lines_matching(_CARD_SHAPE_RE, b"|" + blob.translate(_CARD_TABLE))
     return marks
+
+
+# Every character of a gate word, in both cases for the words found case-insensitively; the NUL separator.
+_GATE_CHARS = set(b"".join(_BATCH_LITERALS)) | set(b"".join(_BATCH_AUTH_WORDS + _BATCH_KV_WORDS).upper()) | set(
+    b"".join(_BATCH_AUTH_WORDS + _BATCH_KV_WORDS)) | {0}
+_NOT_IN_GATE_WORDS = bytes(c for c in range(256) if c not in _GATE_CHARS)
+
+
+def _lines_with_word(letters: bytes, needle: bytes, into: set[int]) -> None:
+    """Add to ``into`` the index of every line of ``letters`` holding ``needle``: line i is the text after
+    the first 2i NUL characters (lines hold none, see _batch_candidates). One search per line that holds
+    it, at most, and one count of the NULs between two hits."""
+    find = letters.find
+    count = letters.count
+    p = find(needle)
+    seen = nuls = 0
+    while p >= 0:
+        nuls += count(b"\0", seen, p)
+        into.add(nuls >> 1)
+        seen = find(b"\0", p)  # where the line ends; no NUL lies between p and here
+        if seen < 0:
+            break
+        p = find(needle, seen)
 
 
 def redact_texts(texts: Iterable[str], extra_patterns: Sequence[str] | Sequence[Pattern[str]] = ()) -> list[str]:
