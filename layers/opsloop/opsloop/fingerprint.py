@@ -19,8 +19,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from itertools import compress, count, filterfalse, repeat
-from operator import eq, is_, itemgetter, le, not_
+from itertools import compress, count, repeat
+from operator import eq, getitem, is_, itemgetter, le, not_
 from typing import Iterable, Sequence, TextIO
 
 from .batchtext import line_starts, lines_with
@@ -242,7 +242,7 @@ def _mask_token(tok: str) -> str:
 _SHAPE_TABLE = bytes.maketrans(
     b"0123456789abcdefABCDEFghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ",
     b"9" * 10 + b"x" * 6 + b"X" * 6 + b"a" * 20 + b"A" * 20)
-_KEEP = 0  # the token is its own mask
+_KEEP = 0  # the token is its own mask (_KEEP and _WHOLE index the pair (token, <*>): see _learn_tokens)
 _WHOLE = 1  # the token is one value
 _SLOW = 2  # the mask depends on more than the shape (host names) or is not a single span
 _SHAPES: dict[bytes, object] = {}
@@ -250,7 +250,7 @@ _SHAPES: dict[bytes, object] = {}
 
 def _recipe(tok: str, out: str, shape: bytes) -> object:
     """How out was made from tok, in a form that applies to every token of tok's shape."""
-    if b"." in shape and (b".a" in shape or b".x" in shape or b".A" in shape or b".X" in shape):
+    if shape.find(b".") >= 0 and _HOST_SHAPE_RE.search(shape.decode("latin-1")):
         return _SLOW  # _HOST_GATE_RE's test on the shape: a "." followed by a letter
     if out == tok:
         return _KEEP
@@ -267,12 +267,12 @@ def _recipe(tok: str, out: str, shape: bytes) -> object:
 
 
 # Characters of a simple value (_SIMPLE_VALUE_RE's class) as they appear in a shape.
-_SIMPLE_SHAPE_CHARS = b"9xXaA_.-+#$%"
+_SIMPLE_SHAPE_CHARS = "9xXaA_.-+#$%"
 # Punctuation around a word that no rule of the cascade reacts to when the word is the only letters and
 # there is no digit: none of "/", "@", "=", "\\", "<", "*", ">" (URL, e-mail, key=value, path, placeholder).
-_WORD_AFFIX = b",;:()[]{}\"'|!?`.-_#$%&~^+"
+_WORD_AFFIX = ",;:()[]{}\"'|!?`.-_#$%&~^+"
 # Delimiters (_DELIM) around digits: the digits are one value and the delimiters stay ("(5)", "20,").
-_DIGIT_AFFIX = b",;:()[]{}\"'|!?`"
+_DIGIT_AFFIX = ",;:()[]{}\"'|!?`"
 
 
 def _shape_decision(shape: bytes) -> object:
@@ -301,50 +301,53 @@ def _shape_decision(shape: bytes) -> object:
       that could come first are ruled out on the shape (two ":" for IPv6-like runs, a "." before a letter
       for host names).
     """
-    if b".." in shape:
+    s = shape.decode("latin-1")  # str tests: `b"x" in bytes` first tries the needle as an int (slow)
+    if ".." in s:
         return None  # leader dots: the cascade splits the token
-    if b"9" in shape and not shape.translate(None, _SIMPLE_SHAPE_CHARS):
-        if len(shape) >= 3 and shape[-1:] == b"9" and not shape[:-1].translate(None, b"xXaA"):
+    # "not x.strip(chars)": every character of x is one of chars (strip empties it), as a translate that
+    # deletes them would say, in one call in C
+    if "9" in s and not s.strip(_SIMPLE_SHAPE_CHARS):
+        if len(s) >= 3 and s[-1] == "9" and not s[:-1].strip("xXaA"):
             return _KEEP
         return _WHOLE
-    core = shape.strip(_WORD_AFFIX)
-    if core and not core.translate(None, b"xXaA"):
-        if len(shape) < 32 and (len(core) < 12 or core.translate(None, b"xX")):
+    core = s.strip(_WORD_AFFIX)
+    if core and not core.strip("xXaA"):
+        if len(s) < 32 and (len(core) < 12 or core.strip("xX")):
             return _KEEP
         return None
-    if shape[:1] == b"/":
-        path, colon, port = shape.partition(b":")
-        if not path.translate(None, _PATH_SHAPE_CHARS) and (not colon or not port.translate(None, b"9")):
-            return (0, len(shape) - 1) if colon and not port else _WHOLE
-    if b"://" in shape and _URL_SHAPE_RE.fullmatch(shape):
+    if s[:1] == "/":
+        path, colon, port = s.partition(":")
+        if not path.strip(_PATH_SHAPE_CHARS) and (not colon or not port.strip("9")):
+            return (0, len(s) - 1) if colon and not port else _WHOLE
+    if "://" in s and _URL_SHAPE_RE.fullmatch(s):
         return _WHOLE
-    first, colon, second = shape.partition(b":")
-    if (colon and b"9" in first and b"9" in second and not first.translate(None, _SIMPLE_SHAPE_CHARS)
-            and not second.translate(None, _SIMPLE_SHAPE_CHARS) and not _HOST_SHAPE_RE.search(shape)):
+    first, colon, second = s.partition(":")
+    if (colon and "9" in first and "9" in second and not first.strip(_SIMPLE_SHAPE_CHARS)
+            and not second.strip(_SIMPLE_SHAPE_CHARS) and not _HOST_SHAPE_RE.search(s)):
         return _WHOLE
-    key, eq, value = shape.partition(b"=")
-    word = key.lstrip(b"([{")
-    if (eq and word and value and not word.translate(None, b"aAxX_") and not value.translate(None, _KV_VALUE_SHAPE_CHARS)
-            and len(word) < 32 and (len(word) < 12 or word.translate(None, b"xX_"))):
-        return (len(key) + 1, len(shape))
-    core = shape.strip(_DIGIT_AFFIX)
-    if b"9" in core and not core.translate(None, _SIMPLE_SHAPE_CHARS) and (
-            not core.translate(None, b"9") or (shape.count(b":") < 2 and not _HOST_SHAPE_RE.search(shape))):
-        i = len(shape) - len(shape.lstrip(_DIGIT_AFFIX))
+    key, eq, value = s.partition("=")
+    word = key.lstrip("([{")
+    if (eq and word and value and not word.strip("aAxX_") and not value.strip(_KV_VALUE_SHAPE_CHARS)
+            and len(word) < 32 and (len(word) < 12 or word.strip("xX_"))):
+        return (len(key) + 1, len(s))
+    core = s.strip(_DIGIT_AFFIX)
+    if "9" in core and not core.strip(_SIMPLE_SHAPE_CHARS) and (
+            not core.strip("9") or (s.count(":") < 2 and not _HOST_SHAPE_RE.search(s))):
+        i = len(s) - len(s.lstrip(_DIGIT_AFFIX))
         return (i, i + len(core))
     return None
 
 
-_HOST_SHAPE_RE = re.compile(rb"\.[aAxX]")  # _HOST_GATE_RE on a shape: a "." before a letter
+_HOST_SHAPE_RE = re.compile(r"\.[aAxX]")  # _HOST_GATE_RE on a shape: a "." before a letter
 # _URL_RE matching a whole token, on its shape: a scheme of at most 16 characters from the token's start,
 # "://", then characters the URL runs over (a longer scheme would leave the start of the token unmatched)
-_URL_SHAPE_RE = re.compile(rb"[aAxX][aAxX9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*")
+_URL_SHAPE_RE = re.compile(r"[aAxX][aAxX9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*", re.ASCII)
 # What a path may hold for the path rule of _shape_decision: every character of _PATH_RE's class that no
 # earlier or later pass of the cascade reacts to (no "@", "=", "\\", ":" or placeholder characters).
-_PATH_SHAPE_CHARS = b"/9xXaA_.-+#$%!?|`~&^"
+_PATH_SHAPE_CHARS = "/9xXaA_.-+#$%!?|`~&^"
 # What a key=value value may hold for the key=value rule: _KV_RE's value class without "@" (the e-mail pass
 # runs first), ":" (URLs), "=" (a second pair), "/" and "\\" (paths) or placeholder characters.
-_KV_VALUE_SHAPE_CHARS = b"9xXaA_.-+#$%!?|`~^'\"(["
+_KV_VALUE_SHAPE_CHARS = "9xXaA_.-+#$%!?|`~^'\"(["
 
 
 class _TokenMemo(dict):  # type: ignore[type-arg]
@@ -814,9 +817,10 @@ def _learn_tokens(toks: list[str], distinct: set[str]) -> None:
         new = set(compress(new, map(le, map(len, new), repeat(_MEMO_TOKEN_MAX))))
     alpha = list(filter(str.isalpha, new))
     memo.update(zip(alpha, alpha))
-    rest = list(filterfalse(str.isalpha, new))
-    memo.update(zip(filter(str.isdigit, rest), repeat(PLACEHOLDER)))
-    words = list(filterfalse(str.isdigit, rest))
+    rest = new.difference(alpha)  # set operations reuse the hashes: cheaper than a second test per token
+    digits = list(filter(str.isdigit, rest))
+    memo.update(zip(digits, repeat(PLACEHOLDER)))
+    words = list(rest.difference(digits)) if digits else list(rest)
     if not "".join(words).isascii():
         words = list(filter(str.isascii, words))
     if not words:
@@ -837,6 +841,9 @@ def _learn_tokens(toks: list[str], distinct: set[str]) -> None:
             else:
                 _SHAPES[shape] = decided[shape]
         how = list(map(_SHAPES.get, shapes))
+    if how.count(_KEEP) + how.count(_WHOLE) == len(how):  # the common case: each token kept or one value
+        memo.update(zip(words, map(getitem, zip(words, repeat(PLACEHOLDER)), how)))  # (tok, <*>)[_KEEP or _WHOLE]
+        return
     memo.update(zip(compress(words, map(eq, how, repeat(_WHOLE))), repeat(PLACEHOLDER)))  # not __eq__: None
     kept = list(compress(words, map(eq, how, repeat(_KEEP))))
     memo.update(zip(kept, kept))
