@@ -295,6 +295,7 @@ def _shape_decision(shape: bytes) -> object:
       pass takes the whole value (no character of the value ends it or starts another pass first), and the
       key, letters and "_" only after any opening brackets, is no hex id (shorter than 12 or not all hex
       letters, under 32);
+    - leader dots ("alignment.........0"): see _leader_dots_decision();
     - a value with delimiters around it ("20,", "(5)", "183.62.140.253:", "0x1f,", "[blk_-42]"): the value is
       masked and the delimiters stay. The cascade gets there through the digit-token pass alone: a
       delimiter fails the whole-token tests, none of "/", "@", "=", "\\" is present, and the two passes
@@ -303,7 +304,38 @@ def _shape_decision(shape: bytes) -> object:
     """
     s = shape.decode("latin-1")  # str tests: `b"x" in bytes` first tries the needle as an int (slow)
     if ".." in s:
-        return None  # leader dots: the cascade splits the token
+        return _leader_dots_decision(s)
+    return _decide(s)
+
+
+def _leader_dots_decision(s: str) -> object:
+    """The recipe of a shape with leader dots ("depth.........9"), from the recipes of its parts.
+
+    The cascade splits such a token at each run of two or more dots, masks every part on its own and keeps
+    the dots, before any other rule. So when each part's shape is decided and at most one part changes,
+    the token's recipe is that part's change moved to where the part starts. Two changed parts make two
+    placeholders, which no single span gives: the cascade decides those (None).
+    """
+    span = None
+    at = 0
+    for k, part in enumerate(_DOTS_RE.split(s)):
+        if k % 2 == 0 and part:
+            how = _decide(part)
+            if how is None:
+                return None
+            if how != _KEEP:
+                if span is not None:
+                    return None
+                i, j = (0, len(part)) if how == _WHOLE else how  # type: ignore[misc]
+                span = (at + i, at + j)
+        at += len(part)
+    if span is None:
+        return _KEEP
+    return _WHOLE if span == (0, len(s)) else span
+
+
+def _decide(s: str) -> object:
+    """_shape_decision() for a shape without leader dots, as a str."""
     # "not x.strip(chars)": every character of x is one of chars (strip empties it), as a translate that
     # deletes them would say, in one call in C
     if "9" in s and not s.strip(_SIMPLE_SHAPE_CHARS):
