@@ -527,6 +527,12 @@ def adversarial_lines(rng: random.Random, base: list[str]) -> list[str]:
         parts = [rng.choice([fragment(rng), secret(rng), "\x00", rng.choice(WORDS)]) for _ in range(rng.randint(1, 8))]
         s = rng.choice(["", " ", "\x00"]).join(parts)
         out.append(s if s.isascii() else s.encode("ascii", "ignore").decode())
+    for _ in range(1500):  # one skeleton, other digits: names that keep their digit beside values that do not
+        d = [str(rng.randrange(10)) for _ in range(6)]
+        out.append(rng.choice([f"eth{d[0]} link down after {d[1]}{d[2]} ms on 10.0.{d[3]}.1 ssh{d[4]}",
+                               f"PacketResponder {d[0]} for block blk_-{d[1]}{d[2]}{d[3]} terminating",
+                               f"x86_64 cpu{d[0]} v{d[1]}.{d[2]} core.{d[3]}{d[4]} md{d[5]}",
+                               f"job_{d[0]}{d[1]} task tty{d[2]} exited {d[3]} Jun {d[4]}{d[5]}"]))
     out += out[:500]  # duplicates
     return out
 

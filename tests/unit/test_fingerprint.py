@@ -498,6 +498,35 @@ def test_batch_rows_equal_one_by_one_rows_for_any_batch(messages: list[str]) -> 
     assert fingerprint_rows(messages) == _rows_one_by_one(messages)
 
 
+def test_lines_that_differ_only_in_digits_get_the_rows_they_get_one_by_one() -> None:
+    # GIVEN lines with one skeleton (the same text with other digits): where the template keeps a digit
+    # (a name such as eth0, ssh2) each line keeps its own; elsewhere they share one template
+    lines = [f"eth{i} link down after {i}{i} ms for user bob{i} on 10.0.{i}.1:80{i}0 Jun 1{i} ssh2" for i in range(10)]
+    lines += [f"PacketResponder {i} for block blk_-{i}{i}{i}{i} terminating" for i in range(10)]
+    lines += [f"x86_64 v{i}.{i} cpu{i} 0x{i}f {i}.{i} KB" for i in range(10)]
+    rows = fingerprint_rows(lines)
+    again = fingerprint_rows(lines)  # now every skeleton is known
+    # THEN every row is what the message alone gets, cold or warm
+    expected = _rows_one_by_one(lines)
+    assert rows == expected and again == expected
+    assert rows[3][1] == "eth3 link down after <*> for user <*> on <*> ssh2"
+    assert rows[4][1] == "eth4 link down after <*> for user <*> on <*> ssh2"
+    assert {r[1] for r in rows[10:20]} == {"PacketResponder <*> for block <*> terminating"}
+    assert (rows[21][1], rows[22][1]) == ("<*> cpu1 <*>", "<*> cpu2 <*>")  # names keep their digit
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(_BATCH_WORDS[:20] + ["eth0", "ssh2", "cpu7", "12", "345", "x86_64", "v2.1", "a1b2",
+                                                    "0x1f", "10.0.0.1:80", "blk_-42", "Jun", "18", "KB,"]),
+                min_size=1, max_size=10).map(" ".join),
+       st.lists(st.integers(0, 2**32), min_size=8, max_size=30))
+def test_batch_rows_equal_one_by_one_rows_when_lines_share_a_skeleton(base: str, seeds: list[int]) -> None:
+    # every variant of the base line has the same skeleton: the same characters with other digits
+    variants = ["".join(str((int(c) + seed // (k + 1)) % 10) if c.isdigit() else c for k, c in enumerate(base))
+                for seed in seeds]
+    assert fingerprint_rows(variants) == _rows_one_by_one(variants)
+
+
 @settings(max_examples=600, deadline=None)
 @given(st.text(alphabet="0123456789abcfxyzABFXZ.:-_/@=()[]{},;!?'\"`<*>~#$%+&|\\", min_size=1, max_size=24)
        | st.builds(lambda a, b, c: "".join(a) + b + "".join(c), st.lists(st.sampled_from(["(", ")", "[", "]", ":", ",", ";", "'", '"', "|", "!", "?"]),
