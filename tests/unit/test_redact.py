@@ -288,6 +288,17 @@ def test_lines_holding_nul_characters_do_not_hide_a_later_secret_in_a_batch() ->
     assert "hunter2" not in out[8] and "abcdefgh12345678" not in out[9]
 
 
+def test_a_batch_finds_keys_with_quotes_and_spaces_before_their_value() -> None:
+    # keys with quotes and spaces before "=" or ":" are found in a batch as on their own; lines with a
+    # key word and no value after it ("check pass; user unknown") are left alone
+    lines = ["pam_unix(sshd:auth): check pass; user unknown", "Accepted publickey for root: ok"] * 4
+    lines += ["login password   = hunter2 ok", "API-KEY: 'abc123def'", 'cfg "client_secret"  :  s3cr3tvalue', "token\t= tkn-42"]
+    out = redact_module.redact_texts(lines)
+    assert out == _one_by_one(lines)
+    assert out[:8] == lines[:8]
+    assert not any(v in line for v, line in zip(["hunter2", "abc123def", "s3cr3tvalue", "tkn-42"], out[8:]))
+
+
 def test_user_patterns_apply_to_every_line_of_a_batch() -> None:
     lines = [f"request {i} canary-{i} ok" for i in range(20)] + ["start123 at the start"] * 3
     extra = (r"canary-\d+", r"^start\w*")
