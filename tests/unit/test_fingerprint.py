@@ -515,6 +515,25 @@ def test_lines_that_differ_only_in_digits_get_the_rows_they_get_one_by_one() -> 
     assert (rows[21][1], rows[22][1]) == ("<*> cpu1 <*>", "<*> cpu2 <*>")  # names keep their digit
 
 
+def test_lines_keeping_digits_get_their_own_rows_in_later_batches_too() -> None:
+    # GIVEN a skeleton whose template keeps a digit (ssh2, tty7), first seen alone in a batch, then again in
+    # later batches once, a few times, and many times (where its recipe is learned and then reused)
+    def batch(port_digits: list[str], tty: str) -> list[str]:
+        lines = [f"Failed password for root from 10.0.0.1 port 5{d}{d}9 ssh2" for d in port_digits]
+        lines += [f"ROOT LOGIN ON tty{tty}"] + [f"filler line number {n} here" for n in range(100, 108)]
+        return lines
+
+    batches = [batch(["1"], "1"), batch(["2"], "2"), batch(["3", "4"], "3"), batch(list("5678"), "4"),
+               batch(list("90123"), "5"), batch(["4"], "6")]
+    clear_caches()
+    rows = [fingerprint_rows(b) for b in batches]
+    # THEN each batch's rows are what every line gets alone
+    for b, got in zip(batches, rows):
+        assert got == _rows_one_by_one(b)
+    assert rows[4][0][1] == "Failed password for <*> from <*> port <*> ssh2"
+    assert rows[5][1][1] == "ROOT LOGIN ON tty6"
+
+
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.sampled_from(_BATCH_WORDS[:20] + ["eth0", "ssh2", "cpu7", "12", "345", "x86_64", "v2.1", "a1b2",
                                                     "0x1f", "10.0.0.1:80", "blk_-42", "Jun", "18", "KB,"]),

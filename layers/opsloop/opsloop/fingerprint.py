@@ -635,6 +635,7 @@ def clear_caches() -> None:
     _LINE_MEMO.clear()
     _TEMPLATE_MEMO.clear()
     _SKELETONS.clear()
+    _RECIPES.clear()
 
 
 def fingerprint(message: str) -> Fingerprint:
@@ -790,12 +791,18 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
     if None not in rows and _OWN not in rows:
         return rows  # type: ignore[return-value]
     missing = list(compress(count(), map(is_, rows, repeat(None))))
-    own = list(compress(count(), map(is_, rows, repeat(_OWN))))  # known to keep a digit: the token path
     first: dict[bytes, int] = {}  # each new skeleton's first line
     for i in missing:
         first.setdefault(skeletons[i], i)
-    which = list(first.values())
-    for i, row in zip(which + own, _rows_some(lines, which + own)):
+    pending: dict[bytes, list[int]] = {}  # lines of skeletons that keep a digit, by skeleton
+    for i in compress(count(), map(is_, rows, repeat(_OWN))):
+        recipe = _RECIPES.get(skeletons[i])
+        if recipe is None:
+            pending.setdefault(skeletons[i], []).append(i)
+            rows[i] = None
+        else:
+            rows[i] = _row_by_recipe(recipe, lines[i])
+    for i, row in zip(first.values(), _rows_some(lines, list(first.values()))):
         rows[i] = row
     shared: dict[bytes, Row] = {}
     for skeleton, i in first.items():
@@ -806,18 +813,17 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
         if len(skeleton) <= _LINE_MEMO_KEY_MAX:
             if len(_SKELETONS) >= _LINE_MEMO_MAX:
                 _SKELETONS.clear()
+                _RECIPES.clear()
             _SKELETONS[skeleton] = _OWN if keeps_digit else row  # type: ignore[assignment]
-    again: list[int] = []
     for i in missing:
         if rows[i] is None:
             row = shared.get(skeletons[i])
-            if row is None:
-                again.append(i)  # its skeleton's template keeps a digit: this line's own row
+            if row is None:  # its skeleton's template keeps a digit
+                pending.setdefault(skeletons[i], []).append(i)
             else:
                 rows[i] = row
-    if again:
-        for i, row in zip(again, _rows_some(lines, again)):
-            rows[i] = row
+    if pending:
+        _rows_keeping_digits(pending, first, lines, rows)
     return rows  # type: ignore[return-value]
 
 
@@ -825,6 +831,108 @@ def _rows_some(lines: list[str], which: list[int]) -> list[Row]:
     """Rows of the lines at the given indices, by tokens (a batch) or one by one (a few)."""
     some = [lines[i] for i in which]
     return _rows_by_tokens(some) if len(some) >= _BATCH_MIN else list(map(_row, some))
+
+
+# --- templates that keep a digit ------------------------------------------------------------------
+# On lines with one skeleton the same characters are kept, so a template that keeps digits ("... port <*>
+# ssh2") keeps them from the same places of every line: its template is the first line's template with
+# those digits taken from the line instead. Where they come from is found with two probe lines of the
+# skeleton: the line with its k-th digit replaced by k % 10 (then k // 10 % 10), so that each digit of
+# the probe's template names the digit of the line it was kept from. A recipe is the first template as a
+# format string with a {} for each kept digit, and an itemgetter for the line's digits that fill them.
+_DIGIT_CHARS = "0123456789"
+_MAX_RECIPE_DIGITS = 100  # digits two probes can name
+_RECIPE_MIN = 3  # lines of one skeleton a batch must hold to pay for two probe lines
+_DIGIT_RE = re.compile(r"[0-9]")
+_RECIPES: dict[bytes, tuple[str, itemgetter]] = {}  # skeleton -> recipe (its entry in _SKELETONS is _OWN)
+
+
+def _probe(line: str, places: list[int], place_value: int) -> str:
+    chars = list(line)
+    for k, at in enumerate(places):
+        chars[at] = _DIGIT_CHARS[k // place_value % 10]
+    return "".join(chars)
+
+
+def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int], lines: list[str],
+                         rows: list[Row | None]) -> None:
+    """Rows of the pending lines, whose skeletons keep a digit: by a recipe learned here for a skeleton
+    with at least _RECIPE_MIN of them (two probes and, for a skeleton of an earlier batch, one of its lines
+    go through the token path), by tokens for the others."""
+    plans: list[tuple[bytes, int, list[int]]] = []  # (skeleton, line whose template is known or computed, digits)
+    computed: list[str] = []  # lines for the token path: probes, lines of earlier skeletons, the rest
+    direct: list[int] = []
+    for skeleton, waiting in pending.items():
+        i = first.get(skeleton, waiting[0])
+        places = [m.start() for m in _DIGIT_RE.finditer(lines[i])]
+        if len(waiting) < _RECIPE_MIN or len(places) > _MAX_RECIPE_DIGITS:
+            direct += waiting
+            continue
+        plans.append((skeleton, i, places))
+        if rows[i] is None:
+            computed.append(lines[i])
+        computed += (_probe(lines[i], places, 1), _probe(lines[i], places, 10))
+    computed += (lines[i] for i in direct)
+    done = iter(_rows_by_tokens(computed) if len(computed) >= _BATCH_MIN else list(map(_row, computed)))
+    recipes: dict[bytes, tuple[str, itemgetter]] = {}
+    for skeleton, i, places in plans:
+        if rows[i] is None:
+            rows[i] = next(done)
+        ones, tens = next(done)[1], next(done)[1]
+        recipe = _recipe_from_probes(lines[i], rows[i][1], places, ones, tens)  # type: ignore[index]
+        if recipe is not None:
+            recipes[skeleton] = recipe
+            if len(skeleton) <= _LINE_MEMO_KEY_MAX:
+                _RECIPES[skeleton] = recipe
+    for i in direct:
+        rows[i] = next(done)
+    again = []
+    for skeleton, i, _places in plans:
+        recipe = recipes.get(skeleton)
+        for j in pending[skeleton]:
+            if rows[j] is None:
+                if recipe is None:
+                    again.append(j)
+                else:
+                    rows[j] = _row_by_recipe(recipe, lines[j])
+    if again:
+        for j, row in zip(again, _rows_some(lines, again)):
+            rows[j] = row
+
+
+def _recipe_from_probes(line: str, template: str, places: list[int], ones: str, tens: str) -> tuple[str, itemgetter] | None:
+    kept = [m.start() for m in _DIGIT_RE.finditer(template)]
+    if len(ones) != len(template) or len(tens) != len(template):
+        return None  # cannot happen (one skeleton, one structure); never trade a wrong key for speed
+    sources = []
+    for at in kept:
+        one, ten = _DIGIT_CHARS.find(ones[at]), _DIGIT_CHARS.find(tens[at])
+        k = one + 10 * ten
+        if one < 0 or ten < 0 or k >= len(places) or line[places[k]] != template[at]:
+            return None
+        sources.append(places[k])
+    fmt = []
+    last = 0
+    for at in kept:
+        fmt.append(template[last:at].replace("{", "{{").replace("}", "}}"))
+        last = at + 1
+    fmt.append(template[last:].replace("{", "{{").replace("}", "}}"))
+    recipe = ("{}".join(fmt), itemgetter(*sources))
+    # the line and both probes must read back through the recipe as the templates computed for them
+    if (_by_recipe(recipe, line) != template or _by_recipe(recipe, _probe(line, places, 1)) != ones
+            or _by_recipe(recipe, _probe(line, places, 10)) != tens):
+        return None
+    return recipe
+
+
+def _by_recipe(recipe: tuple[str, itemgetter], line: str) -> str:
+    return recipe[0].format(*recipe[1](line))  # one kept digit: itemgetter gives a 1-character str
+
+
+def _row_by_recipe(recipe: tuple[str, itemgetter], line: str) -> Row:
+    template = _by_recipe(recipe, line)
+    known = _TEMPLATE_MEMO.get(template) or _template_key(template)
+    return (known[0], template, known[1], ())
 
 
 # digits as "9" (see _rows_of_lines); a template with a digit is never shared between lines
