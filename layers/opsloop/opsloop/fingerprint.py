@@ -10,7 +10,8 @@ the key is a hash of what remains. Stack traces are keyed by the exception class
 varies, does not open a new incident.
 
 Everything here is a pure function of its input: no ``hash()``, no clocks, and the memos that make
-repeated tokens, lines and templates cheap never change a result (tests compare memo hits with cold runs).
+repeated tokens, token shapes, lines, line skeletons and templates cheap never change a result (tests
+compare memo hits with cold runs, and batches with lines one by one).
 """
 
 from __future__ import annotations
@@ -715,15 +716,18 @@ def _digest(template: str, exception: str | None, frames: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Batches. Intake fingerprints a whole CloudWatch Logs batch at once. fingerprint_rows() gives what
 # fingerprint() gives for every message, but does the per-line steps of mask() for the whole batch in a
-# few calls in C. A batch is deduplicated first (a storm repeats one line thousands of times). Its one-line
-# messages are joined around a sentinel token and split into tokens once; new tokens are learned in bulk
+# few calls in C. A batch is deduplicated first (a storm repeats one line thousands of times). Lines that
+# differ from a line already seen only in their digits take its row without being masked again (see
+# _rows_of_lines). The other one-line messages are joined around a sentinel token and split into tokens
+# once; new tokens are learned in bulk
 # and the token memo is read with one map(); the neighbour rules run once over the batch at the positions
 # of their words; prefixes, quoted values and runs of placeholders are handled on the lines that may hold
 # them, found with maps and substring searches over the batch; the template memo is read with one map().
 # Every step gives each line what the per-line step gives it: no pattern used here can match across the
 # "\n" around the sentinel, and the sentinel is a token of its own that masks to itself and that no
-# neighbour rule accepts. tests/unit/test_fingerprint.py checks fingerprint_rows() against fingerprint(),
-# and benchmarks/batch_equivalence.py does on about 100,000 lines.
+# neighbour rule accepts. fingerprint() takes none of the batch shortcuts above and stays the reference:
+# tests/unit/test_fingerprint.py checks fingerprint_rows() against it, and benchmarks/batch_equivalence.py
+# does on about 100,000 lines.
 # --------------------------------------------------------------------------------------------------
 Row = tuple  # (fingerprint, template, exception, frames): the fields of a Fingerprint, frames a tuple
 
@@ -783,7 +787,7 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
     template holds no digit, every line of that skeleton has that very row. So the token path runs once per
     skeleton, and a skeleton whose template holds no digit is remembered: most lines of a log repeat the
     skeleton of an earlier one with other numbers (86 % of HDFS's distinct lines, 95 % of Spark's). A
-    template that keeps a digit is never shared; those lines take the token path each.
+    template that keeps a digit is never shared as it is: see _rows_keeping_digits().
     """
     # UTF-8 writes every ASCII character (digits and "\n" included) as itself and nothing else with those bytes
     skeletons = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_SKELETON_TABLE).split(b"\n")
@@ -848,6 +852,7 @@ _RECIPES: dict[bytes, tuple[str, itemgetter]] = {}  # skeleton -> recipe (its en
 
 
 def _probe(line: str, places: list[int], place_value: int) -> str:
+    """line with its k-th digit (at places[k]) replaced by the digit k // place_value % 10."""
     chars = list(line)
     for k, at in enumerate(places):
         chars[at] = _DIGIT_CHARS[k // place_value % 10]
@@ -901,6 +906,7 @@ def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int
 
 
 def _recipe_from_probes(line: str, template: str, places: list[int], ones: str, tens: str) -> tuple[str, itemgetter] | None:
+    """The recipe of line's skeleton from its template and its probes' (places: where line's digits are)."""
     kept = [m.start() for m in _DIGIT_RE.finditer(template)]
     if len(ones) != len(template) or len(tens) != len(template):
         return None  # cannot happen (one skeleton, one structure); never trade a wrong key for speed
@@ -935,7 +941,7 @@ def _row_by_recipe(recipe: tuple[str, itemgetter], line: str) -> Row:
     return (known[0], template, known[1], ())
 
 
-# digits as "9" (see _rows_of_lines); a template with a digit is never shared between lines
+# digits as "9" (see _rows_of_lines); a row whose template keeps a digit is never shared as it is
 _SKELETON_TABLE = bytes.maketrans(b"0123456789", b"9" * 10)
 _HAS_DIGIT = re.compile(r"[0-9]").search
 _OWN: Row = ("", "", None, ())  # in _SKELETONS: the template of this skeleton keeps a digit, never shared
