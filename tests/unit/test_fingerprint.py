@@ -559,7 +559,10 @@ def test_batch_rows_equal_one_by_one_rows_when_lines_share_a_skeleton(base: str,
                                     "hdfs://10.10.34.11:9000/a/b.log:12+7", "x://", "averyveryverylongscheme://x",
                                     "h://a(b", "9a://x", "172.16.96.116:33569", "eth0:1", "a.com:80", "abc:123",
                                     "1:2:3", "10.0.0.1:x1", "alignment.........0", "depth.....12", "..5", "a..b..c",
-                                    "1..2", "x.....10.0.0.1", "p...../a:1", "e...a.com", "(9=a,9=b).......9"]),
+                                    "1..2", "x.....10.0.0.1", "p...../a:1", "e...a.com", "(9=a,9=b).......9",
+                                    "00:1a:2b:3c:4d:5e", "fe80::1:2", "12:34:56", "(AB:C1:2D:EF),", "2001:db8::ff00:42",
+                                    "ABCDE:1:2", "a:b:c", "1::2::3", "fe80::", "[12:34:56]", "1:2:3::", "12:34:5g",
+                                    "'0:0:0:0:0:0:0:2181'"]),
                    st.lists(st.sampled_from(["(", ")", "]", ":", ",", ";", "'", "::", ".", "}"]), max_size=3)))
 def test_a_shape_decided_without_the_cascade_masks_like_the_cascade(tok: str) -> None:
     # GIVEN a token whose recipe is read off its shape alone (None: the cascade decides, nothing to check)

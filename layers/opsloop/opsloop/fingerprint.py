@@ -297,6 +297,9 @@ def _shape_decision(shape: bytes) -> object:
       key, letters and "_" only after any opening brackets, is no hex id (shorter than 12 or not all hex
       letters, under 32);
     - leader dots ("alignment.........0"): see _leader_dots_decision();
+    - a run of hex groups joined by colons ("00:1a:2b:3c:4d:5e", "fe80::1:2", "12:34:56"), with delimiters
+      around it ("(12:34:56),"): the run is one value, from the cascade's hex-sequence pass; the passes
+      before it need "@", "=", "/", "\\" or "." and those after it find no digit left;
     - a value with delimiters around it ("20,", "(5)", "183.62.140.253:", "0x1f,", "[blk_-42]"): the value is
       masked and the delimiters stay. The cascade gets there through the digit-token pass alone: a
       delimiter fails the whole-token tests, none of "/", "@", "=", "\\" is present, and the two passes
@@ -363,6 +366,10 @@ def _decide(s: str) -> object:
     if (eq and word and value and not word.strip("aAxX_") and not value.strip(_KV_VALUE_SHAPE_CHARS)
             and len(word) < 32 and (len(word) < 12 or word.strip("xX_"))):
         return (len(key) + 1, len(s))
+    core = s.strip(_HEXSEQ_AFFIX)
+    if core.count(":") >= 2 and _HEXSEQ_SHAPE_RE.fullmatch(core):
+        i = len(s) - len(s.lstrip(_HEXSEQ_AFFIX))
+        return _WHOLE if i == 0 and len(core) == len(s) else (i, i + len(core))
     core = s.strip(_DIGIT_AFFIX)
     if "9" in core and not core.strip(_SIMPLE_SHAPE_CHARS) and (
             not core.strip("9") or (s.count(":") < 2 and not _HOST_SHAPE_RE.search(s))):
@@ -372,6 +379,11 @@ def _decide(s: str) -> object:
 
 
 _HOST_SHAPE_RE = re.compile(r"\.[aAxX]")  # _HOST_GATE_RE on a shape: a "." before a letter
+# _HEXSEQ_RE matching a whole core on its shape: groups of 1 to 4 hex characters joined by ":" or "::"
+# (MAC and IPv6 addresses, clock times), and the delimiters that may stand around it: none of them is a
+# word character or ":" (the pattern's look-arounds), "@", "=", "/" or "\\" (passes that run before it).
+_HEXSEQ_SHAPE_RE = re.compile(r"[9xX]{1,4}(?:::?[9xX]{1,4}){2,}(?:::)?")
+_HEXSEQ_AFFIX = ",;()[]{}\"'|!?`"
 # _URL_RE matching a whole token, on its shape: a scheme of at most 16 characters from the token's start,
 # "://", then characters the URL runs over (a longer scheme would leave the start of the token unmatched)
 _URL_SHAPE_RE = re.compile(r"[aAxX][aAxX9+.\-]{0,15}://[^\s\"'<>()\[\]{},;]*", re.ASCII)
