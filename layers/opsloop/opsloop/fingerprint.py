@@ -251,7 +251,7 @@ _SHAPES: dict[bytes, object] = {}
 
 def _recipe(tok: str, out: str, shape: bytes) -> object:
     """How out was made from tok, in a form that applies to every token of tok's shape."""
-    if shape.find(b".") >= 0 and _HOST_SHAPE_RE.search(shape.decode("latin-1")):
+    if _HOST_SHAPE_RE.search(shape.decode("latin-1")):
         return _SLOW  # _HOST_GATE_RE's test on the shape: a "." followed by a letter
     if out == tok:
         return _KEEP
@@ -823,7 +823,7 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
     shared: dict[bytes, Row] = {}
     for skeleton, i in first.items():
         row = rows[i]
-        keeps_digit = _HAS_DIGIT(row[1])  # type: ignore[index]
+        keeps_digit = _DIGIT_RE.search(row[1])  # type: ignore[index]
         if not keeps_digit:
             shared[skeleton] = row  # type: ignore[assignment]
         if len(skeleton) <= _LINE_MEMO_KEY_MAX:
@@ -844,9 +844,13 @@ def _rows_of_lines(lines: list[str]) -> list[Row]:
 
 
 def _rows_some(lines: list[str], which: list[int]) -> list[Row]:
-    """Rows of the lines at the given indices, by tokens (a batch) or one by one (a few)."""
-    some = [lines[i] for i in which]
-    return _rows_by_tokens(some) if len(some) >= _BATCH_MIN else list(map(_row, some))
+    """Rows of the lines at the given indices (see _rows_by_tokens_or_alone)."""
+    return _rows_by_tokens_or_alone([lines[i] for i in which])
+
+
+def _rows_by_tokens_or_alone(lines: list[str]) -> list[Row]:
+    """Rows of one-line messages: by tokens as a batch, or one by one when they are too few to pay for it."""
+    return _rows_by_tokens(lines) if len(lines) >= _BATCH_MIN else list(map(_row, lines))
 
 
 # --- templates that keep a digit ------------------------------------------------------------------
@@ -876,7 +880,7 @@ def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int
     """Rows of the pending lines, whose skeletons keep a digit: by a recipe learned here for a skeleton
     with at least _RECIPE_MIN of them (two probes and, for a skeleton of an earlier batch, one of its lines
     go through the token path), by tokens for the others."""
-    plans: list[tuple[bytes, int, list[int]]] = []  # (skeleton, line whose template is known or computed, digits)
+    plans: list[tuple[bytes, int, list[int], tuple[str, str]]] = []  # (skeleton, a line, its digits, its probes)
     computed: list[str] = []  # lines for the token path: probes, lines of earlier skeletons, the rest
     direct: list[int] = []
     for skeleton, waiting in pending.items():
@@ -885,18 +889,19 @@ def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int
         if len(waiting) < _RECIPE_MIN or len(places) > _MAX_RECIPE_DIGITS:
             direct += waiting
             continue
-        plans.append((skeleton, i, places))
-        if rows[i] is None:
+        probes = (_probe(lines[i], places, 1), _probe(lines[i], places, 10))
+        plans.append((skeleton, i, places, probes))
+        if rows[i] is None:  # a skeleton of an earlier batch: the line's template is computed here
             computed.append(lines[i])
-        computed += (_probe(lines[i], places, 1), _probe(lines[i], places, 10))
+        computed += probes
     computed += (lines[i] for i in direct)
-    done = iter(_rows_by_tokens(computed) if len(computed) >= _BATCH_MIN else list(map(_row, computed)))
+    done = iter(_rows_by_tokens_or_alone(computed))
     recipes: dict[bytes, tuple[str, itemgetter]] = {}
-    for skeleton, i, places in plans:
+    for skeleton, i, places, probes in plans:
         if rows[i] is None:
             rows[i] = next(done)
         ones, tens = next(done)[1], next(done)[1]
-        recipe = _recipe_from_probes(lines[i], rows[i][1], places, ones, tens)  # type: ignore[index]
+        recipe = _recipe_from_probes(lines[i], rows[i][1], places, probes, (ones, tens))  # type: ignore[index]
         if recipe is not None:
             recipes[skeleton] = recipe
             if len(skeleton) <= _LINE_MEMO_KEY_MAX:
@@ -904,7 +909,7 @@ def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int
     for i in direct:
         rows[i] = next(done)
     again = []
-    for skeleton, i, _places in plans:
+    for skeleton, _i, _places, _probes in plans:
         recipe = recipes.get(skeleton)
         for j in pending[skeleton]:
             if rows[j] is None:
@@ -917,8 +922,10 @@ def _rows_keeping_digits(pending: dict[bytes, list[int]], first: dict[bytes, int
             rows[j] = row
 
 
-def _recipe_from_probes(line: str, template: str, places: list[int], ones: str, tens: str) -> tuple[str, itemgetter] | None:
+def _recipe_from_probes(line: str, template: str, places: list[int], probes: tuple[str, str],
+                        probe_templates: tuple[str, str]) -> tuple[str, itemgetter] | None:
     """The recipe of line's skeleton from its template and its probes' (places: where line's digits are)."""
+    ones, tens = probe_templates
     kept = [m.start() for m in _DIGIT_RE.finditer(template)]
     if len(ones) != len(template) or len(tens) != len(template):
         return None  # cannot happen (one skeleton, one structure); never trade a wrong key for speed
@@ -937,8 +944,8 @@ def _recipe_from_probes(line: str, template: str, places: list[int], ones: str, 
     fmt.append(template[last:].replace("{", "{{").replace("}", "}}"))
     recipe = ("{}".join(fmt), itemgetter(*sources))
     # the line and both probes must read back through the recipe as the templates computed for them
-    if (_by_recipe(recipe, line) != template or _by_recipe(recipe, _probe(line, places, 1)) != ones
-            or _by_recipe(recipe, _probe(line, places, 10)) != tens):
+    if (_by_recipe(recipe, line) != template or _by_recipe(recipe, probes[0]) != ones
+            or _by_recipe(recipe, probes[1]) != tens):
         return None
     return recipe
 
@@ -955,7 +962,6 @@ def _row_by_recipe(recipe: tuple[str, itemgetter], line: str) -> Row:
 
 # digits as "9" (see _rows_of_lines); a row whose template keeps a digit is never shared as it is
 _SKELETON_TABLE = bytes.maketrans(b"0123456789", b"9" * 10)
-_HAS_DIGIT = re.compile(r"[0-9]").search
 _OWN: Row = ("", "", None, ())  # in _SKELETONS: the template of this skeleton keeps a digit, never shared
 _SKELETONS: dict[bytes, Row] = {}
 
