@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import PermanentError, TransientError
+from .aws_errors import is_conditional_check_failed, map_aws_error
+from .errors import TransientError
 
 PENDING, OPEN, CLOSED = "PENDING", "OPEN", "CLOSED"
-_RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError",
-              "RequestLimitExceeded", "TransactionConflictException", "ServiceUnavailable"}
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
 
@@ -85,22 +84,17 @@ class IncidentStore:
 
     # -- low level -------------------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-
+        """One DynamoDB call; a failed condition stays a ClientError (callers read it as an answer)."""
         try:
             return getattr(self._db, op)(TableName=self._table, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
+        except Exception as exc:  # noqa: BLE001 - mapped to opsloop's two classes, conditions excepted
+            if is_conditional_check_failed(exc):
                 raise
-            if code in _RETRYABLE:
-                raise TransientError(f"DynamoDB {op}: {code}") from exc
-            raise PermanentError(f"DynamoDB {op} on {self._table}: {code}") from exc
+            raise map_aws_error(exc, f"DynamoDB {op} on {self._table}") from exc
 
     @staticmethod
     def _conditional_failed(exc: Exception) -> bool:
-        resp = getattr(exc, "response", None) or {}
-        return resp.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+        return is_conditional_check_failed(exc)
 
     # -- storm control ---------------------------------------------------------------------------
     def record(self, scope: str, fingerprint: str, n: int, *, now: float, new_incident_id: str,

@@ -152,9 +152,7 @@ def publish_step(report: Report, wiki: Wiki) -> PublishedPage:
 def store_step(incident: Incident, report: Report, page: dict[str, Any], s3: Any, bucket: str, prefix: str,
                store: IncidentStore) -> dict[str, Any]:
     """Write the report (Markdown + KB metadata) to the knowledge bucket, one object per fingerprint."""
-    from botocore.exceptions import ClientError
-
-    from .errors import PermanentError, TransientError
+    from .aws_errors import aws_call
 
     url = str(page.get("url") or "")
     if url and url not in report.links:
@@ -163,14 +161,10 @@ def store_step(incident: Incident, report: Report, page: dict[str, Any], s3: Any
     key = f"{prefix}{name}.md"
     body = to_markdown(report).encode("utf-8")
     meta = json.dumps(metadata(report)).encode("utf-8")
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/markdown; charset=utf-8")
-        s3.put_object(Bucket=bucket, Key=key + ".metadata.json", Body=meta, ContentType="application/json")
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
-            raise TransientError(f"S3 PutObject: {code}") from exc
-        raise PermanentError(f"S3 PutObject to s3://{bucket}/{key}: {code}") from exc
+    operation = f"S3 PutObject to s3://{bucket}/{key}"
+    aws_call(operation, s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType="text/markdown; charset=utf-8")
+    aws_call(operation, s3.put_object, Bucket=bucket, Key=key + ".metadata.json", Body=meta,
+             ContentType="application/json")
     store.save_report(incident.source, incident.fingerprint, json.dumps(report.to_dict()), key)
     return {"bucket": bucket, "key": key, "uri": f"s3://{bucket}/{key}", "bytes": len(body), "name": name}
 
