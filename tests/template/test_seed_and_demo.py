@@ -17,6 +17,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from opsloop import knowledge_seed
+
 from . import ROOT
 
 BUCKET = "opsloop-knowledge-test"
@@ -84,8 +86,7 @@ def aws(seed: ModuleType, monkeypatch: pytest.MonkeyPatch):
         s3.create_bucket(Bucket=BUCKET)
         bedrock = boto3.client("bedrock-agent", region_name="us-east-1")
         stub = Stubber(bedrock)
-        monkeypatch.setattr(seed, "_s3", s3)
-        monkeypatch.setattr(seed, "_bedrock", bedrock)
+        monkeypatch.setattr(seed, "_clients", lambda: (s3, bedrock))
         monkeypatch.setenv("OPSLOOP_KNOWLEDGE_BUCKET", BUCKET)
         monkeypatch.setenv("OPSLOOP_KNOWLEDGE_BASE_ID", "KB12345678")
         monkeypatch.setenv("OPSLOOP_DATA_SOURCE_ID", "DS12345678")
@@ -111,7 +112,7 @@ def test_create_puts_every_runbook_with_metadata_and_starts_ingestion(seed: Modu
     s3, stub, opener = aws
     _ingestion_started(stub)
 
-    result = seed.seed(s3, seed._bedrock, bucket=BUCKET, knowledge_base_id="KB12345678",
+    result = knowledge_seed.seed(s3, seed._clients()[1], bucket=BUCKET, knowledge_base_id="KB12345678",
                        data_source_id="DS12345678", knowledge_dir=ROOT / "knowledge")
 
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
@@ -134,6 +135,9 @@ def test_handler_answers_cloudformation_success_after_seeding(seed: ModuleType, 
     (tmp_path / "README.md").write_text("not a runbook")
     monkeypatch.setattr(seed, "KNOWLEDGE_DIR", tmp_path)
     stub.add_client_error("start_ingestion_job", "ConflictException", "an ingestion job is already running")
+    stub.add_response("list_ingestion_jobs", {"ingestionJobSummaries": [{
+        "knowledgeBaseId": "KB12345678", "dataSourceId": "DS12345678", "ingestionJobId": "JOB0RUNNING",
+        "status": "IN_PROGRESS", "startedAt": "2025-01-01T00:00:00Z", "updatedAt": "2025-01-01T00:00:00Z"}]})
 
     seed.handler(_event("Create"), Context())
 
@@ -176,7 +180,7 @@ def test_delete_succeeds_without_touching_the_bucket(seed: ModuleType, aws: Any,
 def test_running_out_of_time_answers_failed_before_lambda_times_out(seed: ModuleType, aws: Any) -> None:
     _, _, opener = aws
 
-    seed.handler(_event("Create"), Context(remaining_ms=seed.SAFETY_MARGIN_MS - 1))
+    seed.handler(_event("Create"), Context(remaining_ms=knowledge_seed.SAFETY_MARGIN_MS - 1))
 
     assert opener.body["Status"] == "FAILED" and "ran out of time" in opener.body["Reason"]
 
@@ -188,7 +192,7 @@ def test_response_stays_under_cloudformations_size_limit_and_the_url_is_never_lo
     def explode(*_: Any, **__: Any) -> None:
         raise RuntimeError("x" * 20_000)
 
-    monkeypatch.setattr(seed, "seed", explode)
+    monkeypatch.setattr(knowledge_seed, "seed", explode)
     with caplog.at_level(logging.DEBUG):
         seed.handler(_event("Create"), Context())
 
@@ -199,14 +203,14 @@ def test_response_stays_under_cloudformations_size_limit_and_the_url_is_never_lo
 def test_only_an_https_response_url_is_answered(seed: ModuleType) -> None:
     opener = RecordingOpener()
     with pytest.raises(ValueError):
-        seed.send_response(_event() | {"ResponseURL": "http://169.254.169.254/latest"}, "SUCCESS", "", "id", {},
+        knowledge_seed.send_response(_event() | {"ResponseURL": "http://169.254.169.254/latest"}, "SUCCESS", "", "id", {},
                            opener=opener)
     assert opener.requests == []
 
 
 def test_a_failed_response_put_raises_so_lambda_retries(seed: ModuleType) -> None:
     with pytest.raises(RuntimeError):
-        seed.send_response(_event(), "SUCCESS", "", "id", {}, opener=RecordingOpener(status=403))
+        knowledge_seed.send_response(_event(), "SUCCESS", "", "id", {}, opener=RecordingOpener(status=403))
 
 
 # -- Demo errors -----------------------------------------------------------------------------------------
@@ -222,7 +226,8 @@ def test_demo_logs_one_error_record_with_a_traceback(caplog: pytest.LogCaptureFi
 
 
 def test_demo_scenario_is_stable_within_an_hour_and_rotates_across_hours() -> None:
-    demo = _load("demo_errors")
+    from opsloop import demo_errors as demo
+
     hour = 1_700_000_000 // 3600 * 3600
     assert demo.pick_scenario(hour) == demo.pick_scenario(hour + 3599)
     seen = {demo.pick_scenario(hour + i * 3600)[0] for i in range(len(demo.SCENARIOS))}
@@ -233,13 +238,30 @@ def test_every_demo_error_matches_a_seed_runbook_so_the_analysis_can_cite_it(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     from opsloop.docs import load_documents
 
+    from opsloop import demo_errors as scenarios
+
     patterns = [p for d in load_documents(ROOT / "knowledge") for p in d.error_patterns]
     demo = _load("demo_errors")
-    for i in range(len(demo.SCENARIOS)):
-        monkeypatch.setattr(demo.time, "time", lambda i=i: i * 3600.0)
+    for i in range(len(scenarios.SCENARIOS)):
+        monkeypatch.setattr(scenarios.time, "time", lambda i=i: i * 3600.0)
         caplog.clear()
         with caplog.at_level(logging.ERROR):
             demo.handler({}, None)
         text = caplog.text
         assert "Traceback" in text
-        assert any(p in text for p in patterns), demo.SCENARIOS[i][0]
+        assert any(p in text for p in patterns), scenarios.SCENARIOS[i][0]
+
+
+def test_an_ingestion_that_cannot_start_is_reported_without_failing_the_stack(seed: ModuleType, aws: Any,
+                                                                             tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _, stub, opener = aws
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "disk-full.md").write_text("---\ntitle: Disk full\n---\n# Disk full\n")
+    monkeypatch.setattr(seed, "KNOWLEDGE_DIR", tmp_path)
+    stub.add_client_error("start_ingestion_job", "AccessDeniedException", "not authorized", http_status_code=403)
+
+    seed.handler(_event("Create"), Context())
+
+    assert opener.body["Status"] == "SUCCESS"
+    assert opener.body["Data"] == {"Uploaded": "1", "Ingestion": "not started (AccessDeniedException)"}
