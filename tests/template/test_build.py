@@ -51,6 +51,7 @@ def test_layer_installs_the_locked_versions(build_dir: Path) -> None:
 def test_layer_leaves_out_the_offline_stand_ins_and_build_leftovers(build_dir: Path) -> None:
     site = build_dir / "OpsloopLayer" / "python"
     assert not (site / "opsloop" / "local").exists(), "opsloop/local is for the offline run only"
+    assert not (site / "opsloop" / "cli.py").exists(), "the opsloop command runs on workstations, not in Lambda"
     assert not list(build_dir.rglob("__pycache__")), "bytecode compiled by the build machine's Python"
     assert not list(build_dir.rglob("*.pyc"))
     assert not list(build_dir.rglob("Makefile"))

@@ -3,16 +3,42 @@
 This is the only place that knows which vendor (or which local stand-in) sits behind a capability; domain
 code receives the ports. Every builder is cached so a warm Lambda container reuses its clients, and
 ``reset()`` forgets them (tests, and the offline run between configurations).
+
+Stand-ins that exist only for the offline run live in :mod:`opsloop.local`, which is not deployed: nothing
+here imports it. Importing that package registers them (:func:`provide_offline`), so a deployed function
+configured for one gets a clear ConfigError instead of an ImportError.
 """
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import Settings, get_secrets, get_settings
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .incidents import IncidentStore
+    from .ports import Analyst, KnowledgeIngestion, Summarizer, Wiki
+    from .retrieval import LocalRetriever
+    from .slack.notifier import SlackNotifier
+
+#: capability → factory(settings), registered by opsloop.local for the offline run only.
+_offline: dict[str, Callable[[Settings], Any]] = {}
+
+
+def provide_offline(capability: str, factory: Callable[[Settings], Any]) -> None:
+    """Register an offline stand-in (called by :mod:`opsloop.local` when it is imported)."""
+    _offline[capability] = factory
+
+
+def _offline_adapter(capability: str, setting: str, s: Settings) -> Any:
+    factory = _offline.get(capability)
+    if factory is None:
+        raise ConfigError(f"{setting}=local is only available in the offline run (opsloop local run): "
+                          "the local stand-ins are not deployed")
+    return factory(s)
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,7 +52,7 @@ def aws_client(service: str) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def incident_store() -> Any:
+def incident_store() -> IncidentStore:
     from .incidents import IncidentStore
 
     s = get_settings()
@@ -35,7 +61,7 @@ def incident_store() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def slack_notifier() -> Any:
+def slack_notifier() -> SlackNotifier:
     from .slack.notifier import SlackNotifier, make_client
 
     s = get_settings()
@@ -47,7 +73,7 @@ def slack_notifier() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def wiki() -> Any:
+def wiki() -> Wiki:
     from .confluence.wiki import ConfluenceWiki, make_client
 
     s = get_settings()
@@ -69,7 +95,7 @@ def _local_roots(s: Settings) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=1)
-def local_retriever() -> Any:
+def local_retriever() -> LocalRetriever:
     from .retrieval import LocalRetriever
 
     s = get_settings()
@@ -77,7 +103,7 @@ def local_retriever() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def analyst() -> Any:
+def analyst() -> Analyst:
     s = get_settings()
     if s.analyst == "local":
         from .analysis_local import ExtractiveAnalyst
@@ -98,7 +124,7 @@ def analyst() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def summarizer() -> Any:
+def summarizer() -> Summarizer:
     s = get_settings()
     if s.summarizer == "local":
         from .summarize_local import ExtractiveSummarizer
@@ -111,14 +137,10 @@ def summarizer() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
-def ingestion() -> Any:
+def ingestion() -> KnowledgeIngestion:
     s = get_settings()
     if s.ingestion == "local":
-        from .local.ingestion import LocalIngestion
-
-        s.require("knowledge_bucket", "local_reports_dir")
-        return LocalIngestion(aws_client("s3"), s.knowledge_bucket, s.reports_prefix, Path(s.local_reports_dir),
-                              retriever=local_retriever if s.analyst == "local" else None)
+        return _offline_adapter("ingestion", "OPSLOOP_INGESTION", s)
     from .bedrock.ingestion import BedrockIngestion
 
     s.require("knowledge_base_id", "data_source_id")
