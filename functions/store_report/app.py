@@ -13,7 +13,5 @@ from opsloop.models import Report
 
 @step("store")
 def handler(event: dict[str, Any]) -> Any:
-    s = get_settings()
-    s.require("knowledge_bucket")
     return store_step(incident_of(event), Report.from_dict(event.get("report")), event.get("page") or {},
-                      wiring.aws_client("s3"), s.knowledge_bucket, s.reports_prefix, wiring.incident_store())
+                      wiring.report_archive(), get_settings().reports_prefix, wiring.incident_store())

@@ -72,6 +72,7 @@ def test_the_incident_store_maps_dynamodb_failures_and_leaves_failed_conditions_
 
 
 def test_storing_a_report_in_a_missing_bucket_says_which_bucket_and_is_not_retried() -> None:
+    from opsloop.archive import S3ReportArchive
     from opsloop.lifecycle import store_step
     from opsloop.models import Report
 
@@ -81,7 +82,8 @@ def test_storing_a_report_in_a_missing_bucket_says_which_bucket_and_is_not_retri
         s3 = boto3.client("s3", region_name="us-east-1")
         incident = type("I", (), {"source": "/ecs/orders-api", "fingerprint": "f" * 16})()
         with pytest.raises(PermanentError, match=r"s3://no-such-bucket/reports/.*NoSuchBucket"):
-            store_step(incident, report, {}, s3, "no-such-bucket", "reports/", store=None)  # type: ignore[arg-type]
+            store_step(incident, report, {}, S3ReportArchive(s3, "no-such-bucket"), "reports/",
+                       store=None)  # type: ignore[arg-type]
 
 
 def test_aws_call_chains_the_vendor_error_as_the_cause() -> None:

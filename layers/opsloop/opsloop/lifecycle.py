@@ -15,7 +15,8 @@ from .classify import classify
 from .errors import InputError
 from .incidents import IncidentStore, iso
 from .models import Analysis, Classification, Incident, Report
-from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, Summarizer, Wiki)
+from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, ReportArchive, Summarizer,
+                    Wiki)
 from .report import metadata, report_name, to_markdown
 
 
@@ -149,24 +150,17 @@ def publish_step(report: Report, wiki: Wiki) -> PublishedPage:
     return wiki.publish(report)
 
 
-def store_step(incident: Incident, report: Report, page: dict[str, Any], s3: Any, bucket: str, prefix: str,
+def store_step(incident: Incident, report: Report, page: dict[str, Any], archive: ReportArchive, prefix: str,
                store: IncidentStore) -> dict[str, Any]:
-    """Write the report (Markdown + KB metadata) to the knowledge bucket, one object per fingerprint."""
-    from .aws_errors import aws_call
-
+    """Write the report (Markdown + KB metadata) to the knowledge archive, one object per fingerprint."""
     url = str(page.get("url") or "")
     if url and url not in report.links:
         report = replace(report, links=[url, *report.links])
     name = report_name(report)
-    key = f"{prefix}{name}.md"
     body = to_markdown(report).encode("utf-8")
-    meta = json.dumps(metadata(report)).encode("utf-8")
-    operation = f"S3 PutObject to s3://{bucket}/{key}"
-    aws_call(operation, s3.put_object, Bucket=bucket, Key=key, Body=body, ContentType="text/markdown; charset=utf-8")
-    aws_call(operation, s3.put_object, Bucket=bucket, Key=key + ".metadata.json", Body=meta,
-             ContentType="application/json")
-    store.save_report(incident.source, incident.fingerprint, json.dumps(report.to_dict()), key)
-    return {"bucket": bucket, "key": key, "uri": f"s3://{bucket}/{key}", "bytes": len(body), "name": name}
+    stored = archive.put_report(f"{prefix}{name}.md", body, json.dumps(metadata(report)).encode("utf-8"))
+    store.save_report(incident.source, incident.fingerprint, json.dumps(report.to_dict()), stored.key)
+    return {"bucket": stored.bucket, "key": stored.key, "uri": stored.uri, "bytes": len(body), "name": name}
 
 
 # -- Ingestion -----------------------------------------------------------------------------------------

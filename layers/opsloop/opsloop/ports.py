@@ -79,6 +79,19 @@ class IngestionStatus:
     joined: bool = False  # an already-running job was returned: it may have started before our report landed
 
 
+@dataclass(frozen=True)
+class ArchivedReport:
+    bucket: str  # where it is kept
+    key: str  # object key of the Markdown report; its KB metadata sidecar is key + ".metadata.json"
+    uri: str  # e.g. s3://bucket/reports/incident-….md
+
+
+class ReportArchive(Protocol):
+    """Where reports are kept for the Knowledge Base to ingest (the knowledge bucket)."""
+
+    def put_report(self, key: str, markdown: bytes, metadata: bytes) -> ArchivedReport: ...
+
+
 class KnowledgeIngestion(Protocol):
     """Makes stored reports searchable (Bedrock KB ingestion job, or the local index)."""
 
@@ -87,6 +100,6 @@ class KnowledgeIngestion(Protocol):
 
 
 __all__ = [
-    "Analyst", "Hit", "IngestionStatus", "KnowledgeIngestion", "Notifier", "PostedMessage", "PublishedPage",
-    "Retriever", "Source", "Summarizer", "Wiki",
+    "Analyst", "ArchivedReport", "Hit", "IngestionStatus", "KnowledgeIngestion", "Notifier", "PostedMessage", "PublishedPage",
+    "ReportArchive", "Retriever", "Source", "Summarizer", "Wiki",
 ]

@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .incidents import IncidentStore
-    from .ports import Analyst, KnowledgeIngestion, Summarizer, Wiki
+    from .ports import Analyst, KnowledgeIngestion, ReportArchive, Summarizer, Wiki
     from .retrieval import LocalRetriever
     from .slack.notifier import SlackNotifier
 
@@ -58,6 +58,15 @@ def incident_store() -> IncidentStore:
     s = get_settings()
     s.require("table_name")
     return IncidentStore(aws_client("dynamodb"), s.table_name)
+
+
+@functools.lru_cache(maxsize=1)
+def report_archive() -> ReportArchive:
+    from .archive import S3ReportArchive
+
+    s = get_settings()
+    s.require("knowledge_bucket")
+    return S3ReportArchive(aws_client("s3"), s.knowledge_bucket)
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,6 +159,6 @@ def ingestion() -> KnowledgeIngestion:
 def reset() -> None:
     from .config import reset_caches
 
-    for f in (aws_client, incident_store, slack_notifier, wiki, local_retriever, analyst, summarizer, ingestion):
+    for f in (aws_client, incident_store, report_archive, slack_notifier, wiki, local_retriever, analyst, summarizer, ingestion):
         f.cache_clear()
     reset_caches()
