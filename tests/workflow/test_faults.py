@@ -102,6 +102,21 @@ def test_a_lambda_timeout_ends_in_the_visible_failure_path(tmp_path: Path, spec:
 
 
 @pytest.mark.slow
+def test_a_failed_reminder_is_retried_and_the_escalation_still_ends_the_incident(tmp_path: Path) -> None:
+    # GIVEN nobody resolves, and Slack fails the reminder (the second post) once
+    out = tmp_path / "out"
+    result = run(RunOptions(out=out, resolve="never", reminder_seconds=1, escalation_seconds=1, timeout_seconds=120,
+                            faults=FaultPlan.parse("slack.chat.postMessage=503x1@2")), say=_quiet)
+
+    assert result.status == "FAILED"
+    assert result.states[-3:] == ["Remind in Thread and Wait", "Escalate Unresolved Incident", "Unresolved in Time"]
+    assert "Report Failure" not in result.states
+    texts = [p.get("text", "") for p in _posts(out)]
+    assert sum("still open" in t for t in texts) == 1 and sum("Nobody resolved" in t for t in texts) == 1, texts
+    _assert_nothing_duplicated(out)
+
+
+@pytest.mark.slow
 def test_confluence_version_conflicts_on_a_recurrence_update_the_one_page(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run(RunOptions(out=out), say=_quiet).status == "SUCCEEDED"
