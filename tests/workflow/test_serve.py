@@ -122,7 +122,8 @@ def _confirm_modal_if_opened(out: Path, base: str, incident_id: str) -> None:
 
 def test_serve_answers_through_the_deployed_handler_and_a_resolve_finishes_the_lifecycle(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    served = Served(out, "--signing-secret", SECRET)
+    # (with a Slack 5xx injected when the message is marked resolved: serve takes --faults like run)
+    served = Served(out, "--signing-secret", SECRET, "--faults", "slack.chat.update=503")
     try:
         first = served.expect(r".", timeout=60)
         # THEN the very first line says where it listens (loopback only, the port picked for --port 0)
@@ -165,6 +166,7 @@ def test_serve_answers_through_the_deployed_handler_and_a_resolve_finishes_the_l
     assert doc["states"][-2:] == ["Post Outcome in Thread", "Incident Closed"]
     assert len(list((out / "confluence" / "pages").glob("*.html"))) == 1
     assert len(list((out / "knowledge").glob("*.md"))) == 1
+    assert [f["target"] for f in doc["faults"]["injected"]] == ["slack.chat.update"]
     log = "\n".join(served.lines)
     assert re.search(r"← POST /slack/interactions → 401", log), "each request is shown with its status"
 
