@@ -9,6 +9,7 @@ IncidentFailed metric) and nothing is duplicated: one incident message, one Conf
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,9 @@ def test_transient_faults_are_retried_and_the_incident_is_resolved_once(tmp_path
     outcome = [p for p in _posts(out) if p.get("thread_ts") and "Resolved by" in p.get("text", "")]
     assert len(outcome) == 1, "one outcome reply in the thread"
     assert "IncidentFailed" not in _metrics(out)
+    if spec.startswith("slack.chat.postMessage=429"):
+        at = [datetime.strptime(f["at"], "%Y-%m-%dT%H:%M:%S.%fZ") for f in doc["faults"]["injected"]]
+        assert (at[1] - at[0]).total_seconds() >= 0.9, "the client waited the Retry-After Slack asked for"
 
 
 FAILED = [

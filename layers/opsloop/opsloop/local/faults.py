@@ -183,8 +183,9 @@ class FaultPlan:
             n = self._calls[rule.target + "|" + target] = self._calls.get(rule.target + "|" + target, 0) + 1
             if not rule.fails(n):
                 return None
+            now = time.time()
             entry = {"target": target, "kind": rule.kind, "call": n, "rule": str(rule),
-                     "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                     "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"}
             self._injected.append(entry)
             if self._path is not None:
                 with self._path.open("a", encoding="utf-8") as fh:
