@@ -47,6 +47,25 @@ def test_a_joined_job_is_followed_by_our_own_so_the_new_report_is_indexed() -> N
     assert state["status"] == "COMPLETE"
 
 
+def test_a_joined_job_still_running_at_the_first_check_is_still_followed_by_our_own() -> None:
+    # GIVEN the job we joined needs several checks to finish (a real ingestion takes minutes)
+    class Slow(FakeIngestion):
+        polls = 0
+
+        def status(self, job_id: str) -> IngestionStatus:
+            self.polls += 1
+            return IngestionStatus(job_id, "IN_PROGRESS" if job_id == "JOB-OLD" and self.polls < 3 else "COMPLETE")
+
+    ing = Slow(running=True)
+    state = ingest_start(INCIDENT, ing)
+    state = ingest_status(state, ing, max_polls=10)
+    state = ingest_status(state, ing, max_polls=10)
+    assert state["status"] == "IN_PROGRESS" and state["joined"] is True, "the wait remembers it joined"
+    state = ingest_status(state, ing, max_polls=10)
+    # THEN once it completes, a job of our own runs, so the report written after it started is indexed
+    assert state["job_id"] == "JOB-1" and ing.started, state
+
+
 def test_an_ingestion_that_never_finishes_times_out_visibly() -> None:
     class Stuck(FakeIngestion):
         def status(self, job_id: str) -> IngestionStatus:

@@ -1,4 +1,4 @@
-"""The ``opsloop`` command: the offline lifecycle, fingerprints and knowledge search."""
+"""The ``opsloop`` command: the offline lifecycle (run, serve), fingerprints and knowledge search."""
 
 from __future__ import annotations
 
@@ -12,13 +12,71 @@ def _run(args: argparse.Namespace) -> int:
 
     opts = RunOptions(event=args.event, thread=args.thread, knowledge=args.knowledge, out=args.out,
                       resolve=args.resolve, reminder_seconds=args.reminder_seconds,
-                      escalation_seconds=args.escalation_seconds, timeout_seconds=args.timeout)
+                      escalation_seconds=args.escalation_seconds, timeout_seconds=args.timeout,
+                      faults=args.faults)
     try:
         result = run(opts)
     except RunError as exc:
         print(f"opsloop: {exc}", file=sys.stderr)
         return 2
     return 0 if result.status in ("SUCCEEDED", "NO_INCIDENT") else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .local.runner import RunError, RunOptions
+    from .local.serve import serve
+
+    opts = RunOptions(event=args.event, thread=args.thread, knowledge=args.knowledge, out=args.out,
+                      reminder_seconds=args.reminder_seconds, escalation_seconds=args.escalation_seconds,
+                      timeout_seconds=args.timeout, signing_secret=args.signing_secret, faults=args.faults,
+                      command="serve")
+    try:
+        return serve(opts, port=args.port)
+    except RunError as exc:
+        print(f"opsloop: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("opsloop: stopped", file=sys.stderr)
+        return 130
+
+
+def _fault_plan(spec: str) -> object:
+    from .local.faults import FaultPlan, FaultSpecError
+
+    try:
+        return FaultPlan.parse(spec)
+    except FaultSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 picks a free one)")
+    return port
+
+
+def _secret(text: str) -> str:
+    if not text.strip() or text != text.strip():
+        raise argparse.ArgumentTypeError("the signing secret is empty or has surrounding whitespace")
+    return text
+
+
+def _local_options(r: argparse.ArgumentParser) -> None:
+    """The options ``local run`` and ``local serve`` share."""
+    r.add_argument("--event", type=Path, help="an event from events/ (CloudWatch Logs subscription, CloudWatch "
+                                              "Alarm State Change, or state machine input); default: a bundled sample")
+    r.add_argument("--thread", type=Path, help="JSON list of {user, text} messages discussed in the incident's thread")
+    r.add_argument("--knowledge", type=Path, help="runbooks to search (default: the repository's knowledge/)")
+    r.add_argument("--out", type=Path, default=Path(".opsloop"), help="out dir, kept between runs (default .opsloop)")
+    r.add_argument("--reminder-seconds", type=int, default=3600, help="wait before the reminder (default 3600)")
+    r.add_argument("--escalation-seconds", type=int, default=14400, help="wait after the reminder (default 14400)")
+    r.add_argument("--faults", type=_fault_plan, metavar="SPEC",
+                   help="inject failures: TARGET=KIND[xN][@K],... e.g. slack.chat.postMessage=429x2,"
+                        "confluence.create=500,lambda.SummarizeFunction=timeout (see README)")
 
 
 def _fingerprint(args: argparse.Namespace) -> int:
@@ -56,17 +114,20 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run opsloop on this machine, without AWS")
     local_sub = local.add_subparsers(dest="local_command", required=True)
     r = local_sub.add_parser("run", help="run the whole incident lifecycle offline (the real state machine)")
-    r.add_argument("--event", type=Path, help="an event from events/ (CloudWatch Logs subscription, CloudWatch "
-                                              "Alarm State Change, or state machine input); default: a bundled sample")
-    r.add_argument("--thread", type=Path, help="JSON list of {user, text} messages discussed in the incident's thread")
-    r.add_argument("--knowledge", type=Path, help="runbooks to search (default: the repository's knowledge/)")
-    r.add_argument("--out", type=Path, default=Path(".opsloop"), help="out dir, kept between runs (default .opsloop)")
+    _local_options(r)
     r.add_argument("--resolve", choices=["auto", "prompt", "never"], default="auto",
                    help="click Resolve automatically, after Enter, or never (the reminder/escalation path)")
-    r.add_argument("--reminder-seconds", type=int, default=3600, help="wait before the reminder (default 3600)")
-    r.add_argument("--escalation-seconds", type=int, default=14400, help="wait after the reminder (default 14400)")
     r.add_argument("--timeout", type=float, default=300.0, help="stop the run after this many seconds (default 300)")
     r.set_defaults(func=_run)
+    sv = local_sub.add_parser("serve", help="the offline lifecycle behind a loopback Slack endpoint: wait for a "
+                                            "signed Resolve from a test or a Slack app (through a tunnel)")
+    _local_options(sv)
+    sv.add_argument("--port", type=_port, default=3000, help="port on 127.0.0.1 (default 3000; 0 picks a free one)")
+    sv.add_argument("--signing-secret", type=_secret, metavar="S",
+                    help="the Slack app's signing secret requests must be signed with (default: a new one, printed)")
+    sv.add_argument("--timeout", type=float, default=0.0,
+                    help="stop waiting after this many seconds (default 0: until the incident ends)")
+    sv.set_defaults(func=_serve)
     f = sub.add_parser("fingerprint", help="print {fingerprint, template} for each log message (one per line)")
     f.add_argument("file", nargs="?", type=Path, help="messages, one per line (default: stdin)")
     f.set_defaults(func=_fingerprint)

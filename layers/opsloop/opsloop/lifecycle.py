@@ -184,7 +184,9 @@ def ingest_status(state: dict[str, Any], ingestion: KnowledgeIngestion, max_poll
                 "polls": polls, "joined": False, "incident_id": state.get("incident_id")}
     if status not in ("COMPLETE", "FAILED", "STOPPED") and polls >= max_polls:
         status, detail = "TIMED_OUT", f"ingestion job {job_id} still {st.status} after {polls} checks"
-    return {"job_id": job_id, "status": status, "detail": detail or status, "polls": polls, "joined": False,
+    # A joined job still running stays "joined", so its completion is followed by a job of our own.
+    joined = bool(state.get("joined")) and status not in ("COMPLETE", "FAILED", "STOPPED", "TIMED_OUT")
+    return {"job_id": job_id, "status": status, "detail": detail or status, "polls": polls, "joined": joined,
             "incident_id": state.get("incident_id")}
 
 

@@ -14,6 +14,9 @@ Endpoints (all under ``/wiki/rest/api``): ``GET search?cql=``, ``GET content/sea
 ``GET content?spaceKey&title&type``, ``POST content``, ``GET|PUT content/{id}``,
 ``GET content/{id}/history``, ``GET|POST content/{id}/label``, ``GET space/{key}``.
 CQL understands ``label``, ``space``, ``type``, ``title`` and ``id`` with ``=``, joined by ``and``.
+
+A fault plan (:mod:`opsloop.local.faults`) can make an operation (create, update, search, read, label)
+answer 409, 429 (with ``Retry-After``) or a 5xx before it is recorded or applied.
 """
 
 from __future__ import annotations
@@ -72,9 +75,11 @@ class ConfluenceStandIn(LoopbackServer):
     """A local Confluence Cloud REST v1 subset. ``start()`` returns the base URL to give the client."""
 
     def __init__(self, out_dir: Path, username: str, token: str, space_key: str,
-                 parent_ids: Iterable[str] | None = None) -> None:
-        """``parent_ids``: page ids outside the stand-in that may be used as parents; None accepts any."""
+                 parent_ids: Iterable[str] | None = None, faults: Any = None) -> None:
+        """``parent_ids``: page ids outside the stand-in that may be used as parents; None accepts any.
+        ``faults``: an :class:`opsloop.local.faults.FaultPlan`, or None."""
         self.root = Path(out_dir) / "confluence"
+        self.faults = faults
         self.username = username
         self._token = token
         self.space_key = space_key
@@ -353,6 +358,17 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
                 body = {"unparsed_bytes": len(raw)}
+        if s.faults is not None and path.startswith(API + "/"):
+            from .faults import RETRY_AFTER_SECONDS, confluence_op
+
+            fault = s.faults.take(f"confluence.{confluence_op(method, path)}")
+            if fault is not None:
+                status = int(fault.kind)
+                message = {409: "Conflict: the content was changed by someone else", 429: "Rate limit exceeded"}
+                extra = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
+                self._send(status, {"statusCode": status, "message": message.get(status, "Internal Server Error"),
+                                    "data": {}}, extra=extra)
+                return
         s.record(method, path, query, body)
         if not s.authorised(self.headers.get("Authorization")):
             self._send(401, {"statusCode": 401, "message": "Client must be authenticated to access this resource."},

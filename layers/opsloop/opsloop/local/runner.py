@@ -20,7 +20,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .faults import FaultPlan
 
 REGION = "us-east-1"
 CHANNEL = "C0OPSLOOP1"
@@ -61,8 +64,11 @@ class RunOptions:
     resolve: str = "auto"  # auto | prompt | never
     reminder_seconds: int = 3600
     escalation_seconds: int = 14400
-    timeout_seconds: float = 300.0
-    env: dict[str, str] = field(default_factory=dict)  # extra settings (tests inject faults through these)
+    timeout_seconds: float = 300.0  # 0: no limit
+    env: dict[str, str] = field(default_factory=dict)  # extra settings
+    signing_secret: str | None = None  # the Slack app's signing secret; None: a fresh one per run
+    faults: "FaultPlan | None" = None  # failures to inject (opsloop.local.faults)
+    command: str = "run"  # how the run names itself in its first line
 
 
 @dataclass
@@ -146,37 +152,100 @@ class Printer:
 
 
 def run(opts: RunOptions, say: Callable[[str], None] | None = None) -> RunResult:
-    say = say or Printer()
-    root = repo_root()
-    knowledge = (opts.knowledge or root / "knowledge").resolve()
-    if not knowledge.is_dir():
-        raise RunError(f"knowledge dir not found: {knowledge}")
-    event = load_event(opts.event) if opts.event else load_event(root / "events" / "cloudwatch_logs_subscription.json")
-    thread_file = opts.thread or (None if opts.event else root / "events" / "slack_thread.json")
-    thread = load_thread(thread_file) if thread_file else []
-    out = opts.out.resolve()
-    for sub in ("slack", "confluence", "knowledge", "state", "logs", "index"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    for stale in (out / "slack").glob("*.json"):
-        stale.unlink()  # one run's Slack calls; Confluence and knowledge keep history on purpose
-    for stale in (out / "confluence").glob("[0-9][0-9][0-9][0-9]-*.json"):
-        stale.unlink()
+    """The whole lifecycle of every incident the event opens, one after the other, clicking Resolve."""
+    with Session(opts, say) as session:
+        if not session.inputs:
+            return session.finish()
+        for input_ in session.inputs:  # every incident the event opened goes through its own lifecycle
+            execution = session.start_execution(input_)
+            session.drive(execution, click=opts.resolve != "never", prompt=opts.resolve == "prompt")
+        return session.finish()
 
-    from ..slack.interactions import interaction_body, sign_request
-    from .confluence_server import ConfluenceStandIn
-    from .slack_server import SlackStandIn
 
-    bot_token = "xoxb-local-" + secrets.token_hex(8)
-    signing_secret = secrets.token_hex(16)
-    conf_user, conf_token = "opsloop@example.invalid", "local-" + secrets.token_hex(8)
-    started = time.monotonic()
-    saved_env = dict(os.environ)
-    log = (out / "logs" / "functions.log").open("a", encoding="utf-8")
-    slack = SlackStandIn(out, bot_token, CHANNEL)
-    confluence = ConfluenceStandIn(out, conf_user, conf_token, SPACE)
-    try:
-        slack_url = slack.start()
-        confluence_url = confluence.start()
+@dataclass
+class Execution:
+    """One incident's execution as the session follows it."""
+
+    incident_id: str
+    arn: str
+    input: dict[str, Any]
+    watcher: "_Watcher"
+    deadline: float
+    seeded: bool = False
+    clicked: bool = False
+    announced: bool = False
+    status: str = "RUNNING"
+    error: str = ""  # why the run stopped it, if it did
+    desc: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """The offline stack of one run, in phases ``serve`` and ``run`` share.
+
+    ``open()`` (or ``with``) starts the Slack and Confluence stand-ins, moto with the deployed table, bucket,
+    secret, bus, rule and state machine, and runs the event through intake (``inputs`` = the executions to
+    start). ``start_execution`` / ``poll`` / ``waiting`` / ``seed_thread`` / ``click_resolve`` drive one
+    execution; ``finish()`` writes execution.json and the state for the next run; ``close()`` undoes it all.
+    """
+
+    def __init__(self, opts: RunOptions, say: Callable[[str], None] | None = None) -> None:
+        self.opts = opts
+        self.say = say or Printer()
+        self.root = repo_root()
+        self.signing_secret = opts.signing_secret or secrets.token_hex(16)
+        self.executions: list[Execution] = []
+        self.inputs: list[dict[str, Any]] = []
+        self._closers: list[Callable[[], None]] = []
+
+    # -- setup and teardown ---------------------------------------------------------------------------
+    def __enter__(self) -> "Session":
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        opts = self.opts
+        knowledge = (opts.knowledge or self.root / "knowledge").resolve()
+        if not knowledge.is_dir():
+            raise RunError(f"knowledge dir not found: {knowledge}")
+        default_event = self.root / "events" / "cloudwatch_logs_subscription.json"
+        event = load_event(opts.event) if opts.event else load_event(default_event)
+        thread_file = opts.thread or (None if opts.event else self.root / "events" / "slack_thread.json")
+        self.thread = load_thread(thread_file) if thread_file else []
+        self.out = out = opts.out.resolve()
+        for sub in ("slack", "confluence", "knowledge", "state", "logs", "index"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        for stale in (out / "slack").glob("*.json"):
+            stale.unlink()  # one run's Slack calls; Confluence and knowledge keep history on purpose
+        for stale in (out / "confluence").glob("[0-9][0-9][0-9][0-9]-*.json"):
+            stale.unlink()
+        (out / "faults.jsonl").unlink(missing_ok=True)
+
+        from .confluence_server import ConfluenceStandIn
+        from .slack_server import SlackStandIn
+
+        faults = opts.faults
+        if faults is not None:
+            faults.attach(out / "faults.jsonl")
+        bot_token = "xoxb-local-" + secrets.token_hex(8)
+        conf_user, conf_token = "opsloop@example.invalid", "local-" + secrets.token_hex(8)
+        self.started = time.monotonic()
+        saved_env = dict(os.environ)
+        self.log = (out / "logs" / "functions.log").open("a", encoding="utf-8")
+        self._closers.append(self.log.close)
+        self.slack = SlackStandIn(out, bot_token, CHANNEL, faults=faults)
+        self.confluence = ConfluenceStandIn(out, conf_user, conf_token, SPACE, faults=faults)
+        self._closers.append(self._restore_env(saved_env))
+        self._closers.append(self.slack.stop)
+        self._closers.append(self.confluence.stop)
+        slack_url = self.slack.start()
+        confluence_url = self.confluence.start()
         os.environ.update({
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
@@ -191,109 +260,178 @@ def run(opts: RunOptions, say: Callable[[str], None] | None = None) -> RunResult
         })
         os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
         os.environ.update(opts.env)
-        return _run_in_moto(root, out, event, thread, opts, say, log, slack, signing_secret, bot_token,
-                            conf_user, conf_token, interaction_body, sign_request, started)
-    finally:
-        slack.stop()
-        confluence.stop()
-        log.close()
-        os.environ.clear()
-        os.environ.update(saved_env)
+
+        import logging
+
+        import boto3
+        from moto import mock_aws
+
         from .. import wiring
+        from .lambda_dispatch import Dispatcher
 
+        logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every Fail state as an error
         wiring.reset()
+        self.dispatcher = Dispatcher(self.root / "functions", FUNCTIONS, log=self.log, faults=faults)
+        mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+        mock.start()
+        self._closers.append(mock.stop)
+        self.dispatcher.install()
+        self._closers.append(self.dispatcher.uninstall)
+        if faults is not None:
+            faults.install()
+            self._closers.append(faults.uninstall)
+        self.aws = _Aws(boto3, self.root)
+        self.aws.dispatcher = self.dispatcher
+        secret_arn = self.aws.setup(out, {"slack_bot_token": bot_token, "slack_signing_secret": self.signing_secret,
+                                          "username": conf_user, "password": conf_token}, opts)
+        os.environ["OPSLOOP_SECRET_ARN"] = secret_arn
+        wiring.reset()
+        self.say(f"opsloop local {opts.command} → {out}")
+        if faults is not None and faults.rules:
+            self.say(f"  faults: {faults.spec}")
+        self.inputs = self.aws.to_execution_inputs(event, self.say)
 
+    @staticmethod
+    def _restore_env(saved: dict[str, str]) -> Callable[[], None]:
+        def restore() -> None:
+            os.environ.clear()
+            os.environ.update(saved)
+            from .. import wiring
 
-def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict[str, str]], opts: RunOptions,
-                 say: Callable[[str], None], log: Any, slack: Any, signing_secret: str, bot_token: str,
-                 conf_user: str, conf_token: str, interaction_body: Any, sign_request: Any,
-                 started: float) -> RunResult:
-    import boto3
-    from moto import mock_aws
-
-    from .. import wiring
-    from .lambda_dispatch import Dispatcher
-
-    import logging
-
-    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every Fail state as an error
-    wiring.reset()
-    dispatcher = Dispatcher(root / "functions", FUNCTIONS, log=log)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
-        dispatcher.install()
-        try:
-            aws = _Aws(boto3, root)
-            aws.dispatcher = dispatcher
-            secret_arn = aws.setup(out, {"slack_bot_token": bot_token, "slack_signing_secret": signing_secret,
-                                         "username": conf_user, "password": conf_token}, opts)
-            os.environ["OPSLOOP_SECRET_ARN"] = secret_arn
             wiring.reset()
-            say(f"opsloop local run → {out}")
-            inputs = aws.to_execution_inputs(event, say)
-            if not inputs:
-                result = RunResult(None, "NO_INCIDENT", [], None, {}, out)
-                _write_execution(out, result, {"note": "the event opened no new incident"})
-                aws.save_state(out)
-                return result
-            results: list[tuple[RunResult, dict[str, Any]]] = []
-            for input_ in inputs:  # every incident the event opened goes through its own lifecycle
-                results.append(_execute(aws, input_, thread, opts, say, slack, dispatcher, signing_secret,
-                                        interaction_body, sign_request, started, out))
-            first, extra = results[0]
-            if len(results) > 1:
-                extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
-            _write_execution(out, first, extra)
-            aws.save_state(out)
-            for r, x in results:
-                _summary(say, r, x)
-            return first if all(r.status == "SUCCEEDED" for r, _ in results) else \
-                next(r for r, _ in results if r.status != "SUCCEEDED")
-        finally:
-            dispatcher.uninstall()
+        return restore
 
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:  # noqa: BLE001 - the rest must still be undone
+                print(f"opsloop: cleanup step failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
-def _execute(aws: "_Aws", input_: dict[str, Any], thread: list[dict[str, str]], opts: RunOptions,
-             say: Callable[[str], None], slack: Any, dispatcher: Any, signing_secret: str, interaction_body: Any,
-             sign_request: Any, started: float, out: Path) -> tuple[RunResult, dict[str, Any]]:
-    """One incident's execution, from start to a terminal state, clicking Resolve when it waits."""
-    incident_id = input_["incident"]["incident_id"]
-    arn = aws.sfn.start_execution(stateMachineArn=aws.state_machine, name=incident_id,
-                                  input=json.dumps(input_))["executionArn"]
-    say(f"incident {incident_id}: execution started")
-    watcher = _Watcher(aws.sfn, arn, say)
-    resolved = False
-    deadline = time.monotonic() + opts.timeout_seconds
-    while True:
-        desc = aws.sfn.describe_execution(executionArn=arn)
-        watcher.poll()
+    # -- one execution --------------------------------------------------------------------------------
+    def start_execution(self, input_: dict[str, Any]) -> Execution:
+        incident_id = input_["incident"]["incident_id"]
+        arn = self.aws.sfn.start_execution(stateMachineArn=self.aws.state_machine, name=incident_id,
+                                           input=json.dumps(input_))["executionArn"]
+        self.say(f"incident {incident_id}: execution started")
+        execution = Execution(incident_id, arn, input_, _Watcher(self.aws.sfn, arn, self.say),
+                              time.monotonic() + self.opts.timeout_seconds if self.opts.timeout_seconds else 0.0)
+        self.executions.append(execution)
+        return execution
+
+    def poll(self, execution: Execution) -> bool:
+        """Print what happened since the last poll; True once the execution has reached a terminal state.
+        An execution past the run's timeout is stopped (and reported as ABORTED)."""
+        if execution.status != "RUNNING":
+            return True
+        desc = self.aws.sfn.describe_execution(executionArn=execution.arn)
+        execution.watcher.poll()
+        if desc["status"] == "RUNNING" and execution.deadline and time.monotonic() > execution.deadline:
+            self.abort(execution, "LocalRunTimeout", f"no terminal state within {self.opts.timeout_seconds:.0f}s")
+            return True
         if desc["status"] != "RUNNING":
-            break
-        if time.monotonic() > deadline:
-            aws.sfn.stop_execution(executionArn=arn, error="LocalRunTimeout",
-                                   cause=f"no terminal state within {opts.timeout_seconds:.0f}s")
-            continue
-        if not resolved and opts.resolve != "never" and aws.waiting(incident_id):
-            if thread:
-                _seed_thread(slack, aws, incident_id, thread)
-                say(f"  ↳ {len(thread)} thread message(s) added to the incident's Slack thread")
-            if opts.resolve == "prompt":
-                try:
-                    input("  Resolve the incident now? Press Enter to click Resolve… ")
-                except EOFError:  # no terminal (piped, CI): resolve as auto would
-                    say("")
-            outcome = _click_resolve(dispatcher, aws, incident_id, signing_secret, interaction_body, sign_request)
-            say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
-            resolved = True
-        time.sleep(0.05)
-    watcher.poll()
-    result = _result(aws.sfn, arn, incident_id, out, watcher.states)
-    extra = {"execution_arn": arn, "wall_seconds": round(time.monotonic() - started, 2),
-             "error": desc.get("error"), "cause": (desc.get("cause") or "")[:1000]}
-    output = json.loads(desc.get("output") or "{}")
-    for key in ("page", "stored", "ingestion", "classification"):
-        if output.get(key):
-            extra[key] = output[key]
-    return result, extra
+            execution.watcher.poll()
+            execution.status, execution.desc = desc["status"], desc
+            return True
+        return False
+
+    def abort(self, execution: Execution, error: str, cause: str) -> None:
+        """Stop a running execution and close its incident, so the next occurrence opens a new one rather
+        than being counted towards an incident nothing follows any more."""
+        if execution.status != "RUNNING":
+            return
+        self.aws.sfn.stop_execution(executionArn=execution.arn, error=error, cause=cause)
+        execution.error = error
+        from .. import wiring
+        from ..lifecycle import close_incident
+        from ..models import Incident
+
+        item = self.aws.incident_item(execution.incident_id)
+        if item.get("status", {}).get("S") not in ("CLOSED", "FAILED", "ESCALATED"):
+            incident = Incident.from_dict(execution.input["incident"])
+            close_incident(wiring.incident_store(), incident, "ABORTED", closed_at=time.time(), task_token="")
+        deadline = time.monotonic() + 2
+        while True:  # the interpreter's thread notices the stop on its next step
+            execution.desc = self.aws.sfn.describe_execution(executionArn=execution.arn)
+            if execution.desc["status"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        execution.watcher.poll()
+        execution.status = execution.desc["status"] if execution.desc["status"] != "RUNNING" else "ABORTED"
+
+    def waiting(self, execution: Execution) -> bool:
+        """Whether the execution waits for a human (its message is posted and the task token parked)."""
+        return self.aws.waiting(execution.incident_id)
+
+    def slack_ref(self, execution: Execution) -> dict[str, str]:
+        return json.loads(self.aws.incident_item(execution.incident_id)["slack"]["S"])
+
+    def seed_thread(self, execution: Execution) -> None:
+        """The discussion from --thread, added to the incident's thread (once)."""
+        if self.thread and not execution.seeded:
+            _seed_thread(self.slack, self.aws, execution.incident_id, self.thread)
+            self.say(f"  ↳ {len(self.thread)} thread message(s) added to the incident's Slack thread")
+        execution.seeded = True
+
+    def click_resolve(self, execution: Execution) -> str:
+        from ..slack.interactions import interaction_body, sign_request
+
+        execution.clicked = True
+        return _click_resolve(self.dispatcher, self.aws, execution.incident_id, self.signing_secret,
+                              interaction_body, sign_request)
+
+    def drive(self, execution: Execution, *, click: bool, prompt: bool = False) -> None:
+        """Poll until the execution ends, seeding the thread and clicking Resolve when it waits."""
+        while not self.poll(execution):
+            if click and not execution.clicked and self.waiting(execution):
+                self.seed_thread(execution)
+                if prompt:
+                    try:
+                        input("  Resolve the incident now? Press Enter to click Resolve… ")
+                    except EOFError:  # no terminal (piped, CI): resolve as auto would
+                        self.say("")
+                outcome = self.click_resolve(execution)
+                self.say(f"  ↳ Resolve clicked in Slack by <@{RESOLVER}>: {outcome}")
+            time.sleep(0.05)
+
+    # -- the end --------------------------------------------------------------------------------------
+    def finish(self) -> RunResult:
+        """execution.json (the first incident, the others listed), the table for the next run, a summary."""
+        if not self.executions:
+            result = RunResult(None, "NO_INCIDENT", [], None, {}, self.out)
+            _write_execution(self.out, result, self._extra({"note": "the event opened no new incident"}))
+            self.aws.save_state(self.out)
+            return result
+        results = [self._result(e) for e in self.executions]
+        first, extra = results[0]
+        if len(results) > 1:
+            extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
+        _write_execution(self.out, first, self._extra(extra))
+        self.aws.save_state(self.out)
+        for r, x in results:
+            _summary(self.say, r, x)
+        return first if all(r.status == "SUCCEEDED" for r, _ in results) else \
+            next(r for r, _ in results if r.status != "SUCCEEDED")
+
+    def _extra(self, extra: dict[str, Any]) -> dict[str, Any]:
+        faults = self.opts.faults
+        if faults is not None and faults.rules:
+            extra["faults"] = {"spec": faults.spec, "injected": faults.injected()}
+        return extra
+
+    def _result(self, execution: Execution) -> tuple[RunResult, dict[str, Any]]:
+        desc = execution.desc or self.aws.sfn.describe_execution(executionArn=execution.arn)
+        result = _result(self.aws.sfn, execution.arn, execution.incident_id, self.out, execution.watcher.states)
+        if execution.status == "ABORTED":  # stopped by the run; the interpreter may not have noticed yet
+            result.status = "ABORTED"
+        extra = {"execution_arn": execution.arn, "wall_seconds": round(time.monotonic() - self.started, 2),
+                 "error": desc.get("error") or execution.error or None, "cause": (desc.get("cause") or "")[:1000]}
+        output = json.loads(desc.get("output") or "{}")
+        for key in ("page", "stored", "ingestion", "classification"):
+            if output.get(key):
+                extra[key] = output[key]
+        return result, extra
 
 
 class _Aws:
@@ -409,8 +547,10 @@ def _seed_thread(slack: Any, aws: _Aws, incident_id: str, thread: list[dict[str,
 def _click_resolve(dispatcher: Any, aws: _Aws, incident_id: str, signing_secret: str, interaction_body: Any,
                    sign_request: Any) -> str:
     ref = json.loads(aws.incident_item(incident_id)["slack"]["S"])
+    # no response_url: the ephemeral "Resolved by" note would go to hooks.slack.com, which an offline run
+    # must not reach (the handler ignores a missing one)
     body = interaction_body(incident_id=incident_id, user_id=RESOLVER, channel_id=ref["channel"],
-                            message_ts=ref["ts"])
+                            message_ts=ref["ts"], response_url="")
     headers = {"content-type": "application/x-www-form-urlencoded",
                **{k.lower(): v for k, v in sign_request(body, signing_secret, int(time.time())).items()}}
     event = {"version": "2.0", "routeKey": "POST /slack/interactions", "rawPath": "/slack/interactions",

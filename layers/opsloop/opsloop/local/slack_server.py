@@ -12,6 +12,9 @@ Methods: ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.getPermali
 Every call is recorded as ``<out>/slack/<NNNN>-<method>.json`` = ``{"method": ..., "payload": ...}``, the
 payload being the request body as received (blocks left as sent; a ``token`` field, if any, removed). The
 numbering continues after files already there, so two runs into one out dir keep both conversations.
+
+A fault plan (:mod:`opsloop.local.faults`) can make a method answer HTTP 429 (``Retry-After``, error
+``ratelimited``) or a 5xx before anything is recorded or changed, as Slack does when it refuses a call.
 """
 
 from __future__ import annotations
@@ -48,8 +51,10 @@ class SlackStandIn(LoopbackServer):
     """A local Slack Web API subset. ``start()`` returns the base URL to give ``WebClient(base_url=...)``."""
 
     def __init__(self, out_dir: Path, token: str, channel: str, *, members: Iterable[str] = ("U0LOCAL",),
-                 bot_user_id: str = "U0OPSLOOP", bot_id: str = "B0OPSLOOP", team: str = "opsloop-local") -> None:
+                 bot_user_id: str = "U0OPSLOOP", bot_id: str = "B0OPSLOOP", team: str = "opsloop-local",
+                 faults: Any = None) -> None:
         self.root = Path(out_dir) / "slack"
+        self.faults = faults  # an opsloop.local.faults.FaultPlan, or None
         self._token = token
         self.channel = channel
         self.members = list(members)
@@ -310,6 +315,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"ok": False, "error": "unknown_method"})
             return
         method = parts.path[5:]
+        fault = self.owner.faults.take(f"slack.{method}") if self.owner.faults is not None else None
+        if fault is not None:
+            if fault.kind == "429":
+                from .faults import RETRY_AFTER_SECONDS
+
+                self._reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+            else:
+                self._reply(int(fault.kind), {"ok": False, "error": "internal_error"})
+            return
         try:
             payload = _parse_body(body, self.headers.get("Content-Type") or "", parts.query)
         except ValueError:
@@ -322,11 +336,13 @@ class _Handler(BaseHTTPRequestHandler):
             result = {"ok": False, "error": exc.error}
         self._reply(200, result)
 
-    def _reply(self, status: int, data: Mapping[str, Any]) -> None:
+    def _reply(self, status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(data).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
 
