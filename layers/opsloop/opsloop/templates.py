@@ -1,0 +1,418 @@
+"""Learning what varies in a log source: templates that differ in a few positions become one incident.
+
+Masking (:mod:`opsloop.fingerprint`) knows the *kinds* of values every system writes (numbers, ids,
+addresses, paths). It cannot know that in one system the third word is a host name and in another a
+process or user name: such tokens stay as static words, and one kind of error becomes one incident per
+host. This module learns those positions from the stream itself, per scope (a log group), the way Drain
+does, but with state that every intake container shares and that never rewrites the past:
+
+* Templates are grouped in *buckets*: one bucket per (scope, number of tokens, exception class). A bucket
+  holds an ordered list of *patterns* (a template whose learned positions are ``<*>``) and each pattern
+  carries the *root* fingerprint it resolves to: the fingerprint masking gave its first template.
+* A masked template that a pattern matches (equal tokens where the pattern is static) resolves to the
+  pattern's root. One that no pattern matches is compared with the bucket's patterns: if it differs from
+  one in at least 1 and at most ``max_diff`` static positions, the pattern generalised at those positions
+  keeps at least ``min_static`` static tokens, and it then covers at least ``evidence`` distinct templates
+  (the new one included), the pattern is generalised. The guard against merging different errors that
+  differ in one word ("connection refused" / "connection reset") is the evidence: one variable position
+  is believed only after that many distinct values have been seen in it.
+* A generalised pattern absorbs every pattern of the bucket it now covers. The oldest absorbed root stays
+  the root, and each other absorbed root is recorded as an *alias* of it. A fingerprint, once issued, is
+  never recomputed: an alias only redirects its future occurrences (storm control, recurrence, history
+  all follow the alias).
+* Containers share the buckets through a :class:`TemplateStore`: one read of every bucket a batch touches,
+  then one conditional write per bucket that changed (optimistic concurrency on a version number: the
+  first writer wins, a loser re-reads and applies its templates again). Alias records are written once,
+  conditionally, and never change.
+
+Bounds: a bucket holds at most ``max_patterns`` patterns and ``max_aliases`` aliases; a template with more
+than ``MAX_TOKENS`` tokens or a stack trace (keyed by its frames) is not learned. When a bound is reached
+or the store keeps failing, a line keeps the fingerprint masking gave it: the pure masking path is the
+first step and the fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from .fingerprint import PLACEHOLDER
+
+Row = tuple  # (fingerprint, template, exception, frames), as fingerprint.fingerprint_rows() gives them
+
+MAX_TOKENS = 64
+_MAX_ITEM_BYTES = 300_000  # a DynamoDB item holds 400 KB; a bucket that would not fit stops learning
+_WRITE_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The learner's constants. The defaults are the ones benchmarks/grouping.py chose most often by
+    leave-one-system-out on Loghub-2.0 (each fold chooses on the other systems; see its README)."""
+
+    evidence: int = 4  # distinct templates a generalised pattern must cover before a position is variable
+    max_diff: int = 1  # static positions in which a template may differ from a pattern and still merge
+    min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
+    max_patterns: int = 500  # per bucket
+    max_aliases: int = 2000  # per bucket
+
+    def __post_init__(self) -> None:
+        if self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1:
+            raise ValueError(f"invalid learner constants: {self}")
+
+
+@dataclass
+class Pattern:
+    tokens: tuple[str, ...]
+    root: str
+
+    @property
+    def template(self) -> str:
+        return " ".join(self.tokens)
+
+
+@dataclass
+class Bucket:
+    """One (scope, length, exception) bucket: its patterns in order of creation and its aliases."""
+
+    patterns: list[Pattern] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # absorbed root -> the root that absorbed it
+    version: int = 0  # 0: not stored yet
+
+    def to_json(self) -> str:
+        return json.dumps({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases},
+                          separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, version: int) -> "Bucket":
+        data = json.loads(text)
+        return cls([Pattern(tuple(t.split(" ")), r) for t, r in data.get("p", [])], dict(data.get("a", {})), version)
+
+    def copy(self) -> "Bucket":
+        return Bucket([Pattern(p.tokens, p.root) for p in self.patterns], dict(self.aliases), self.version)
+
+
+class TemplateStore(Protocol):
+    """Where the buckets and aliases live, shared by every container (the incidents table in AWS)."""
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
+        """The stored buckets among ``buckets`` (absent ones are left out)."""
+        ...
+
+    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
+        """Store ``state`` if the stored version is still ``state.version`` (then it becomes version + 1);
+        False when another writer came first."""
+        ...
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        """Record fingerprint -> target unless an alias of fingerprint exists; the alias that holds."""
+        ...
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None: ...
+
+
+class InMemoryTemplateStore:
+    """A store in this process: for the ``opsloop fingerprint`` command, tests and benchmarks. Several
+    learners sharing one instance behave like several containers sharing the table."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], tuple[int, str]] = {}
+        self._aliases: dict[tuple[str, str], str] = {}
+        self.reads = 0
+        self.writes = 0
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
+        self.reads += 1
+        out = {}
+        for b in buckets:
+            hit = self._buckets.get((scope, b))
+            if hit is not None:
+                out[b] = Bucket.from_json(hit[1], hit[0])
+        return out
+
+    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
+        self.writes += 1
+        current = self._buckets.get((scope, bucket), (0, ""))[0]
+        if current != state.version:
+            return False
+        self._buckets[(scope, bucket)] = (state.version + 1, state.to_json())
+        return True
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        return self._aliases.setdefault((scope, fingerprint), target)
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None:
+        return self._aliases.get((scope, fingerprint))
+
+
+def tpl_key(scope: str, bucket: str) -> str:
+    return f"TPL#{scope}#{bucket}"
+
+
+def alias_key(scope: str, fingerprint: str) -> str:
+    return f"ALIAS#{scope}#{fingerprint}"
+
+
+class DynamoTemplateStore:
+    """Buckets and aliases in the incidents table, beside the storm-control items:
+
+    * ``TPL#<scope>#<bucket>``: ``patterns`` (the bucket as JSON) and ``version``; written with
+      ``PutItem`` on the condition that the version is still the one read (first writer wins).
+    * ``ALIAS#<scope>#<fingerprint>``: ``target``; written once with ``attribute_not_exists(pk)``.
+
+    Reads of a batch's buckets go in one ``BatchGetItem`` (100 keys a call, unprocessed keys retried).
+    """
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        from .incidents import IncidentStore
+
+        self._db = client
+        self._table = table_name
+        self._calls = IncidentStore(client, table_name)  # its error mapping: Transient / Permanent
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
+        from .errors import TransientError
+
+        out: dict[str, Bucket] = {}
+        names = {tpl_key(scope, b): b for b in buckets}
+        keys = list(names)
+        for start in range(0, len(keys), 100):
+            pending: list[dict[str, Any]] = [{"pk": {"S": k}} for k in keys[start:start + 100]]
+            for _ in range(_WRITE_ATTEMPTS):
+                r = self._batch_get(pending)
+                for item in r.get("Responses", {}).get(self._table, []):
+                    out[names[item["pk"]["S"]]] = Bucket.from_json(item["patterns"]["S"], int(item["version"]["N"]))
+                pending = r.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+            else:
+                raise TransientError("DynamoDB BatchGetItem: keys left unprocessed")
+        return out
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        from .errors import PermanentError, TransientError
+        from .incidents import _RETRYABLE
+
+        try:
+            return dict(self._db.batch_get_item(RequestItems={self._table: {"Keys": keys}}))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _RETRYABLE:
+                raise TransientError(f"DynamoDB BatchGetItem: {code}") from exc
+            raise PermanentError(f"DynamoDB BatchGetItem on {self._table}: {code}") from exc
+
+    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
+        item = {"pk": {"S": tpl_key(scope, bucket)}, "patterns": {"S": state.to_json()},
+                "version": {"N": str(state.version + 1)}}
+        try:
+            if state.version == 0:
+                self._calls._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            else:
+                self._calls._call("put_item", Item=item, ConditionExpression="version = :v",
+                                  ExpressionAttributeValues={":v": {"N": str(state.version)}})
+            return True
+        except Exception as exc:  # noqa: BLE001 - only a failed condition is an answer
+            if self._calls._conditional_failed(exc):
+                return False
+            raise
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        try:
+            self._calls._call("put_item", Item={"pk": {"S": alias_key(scope, fingerprint)}, "target": {"S": target}},
+                              ConditionExpression="attribute_not_exists(pk)")
+            return target
+        except Exception as exc:  # noqa: BLE001
+            if not self._calls._conditional_failed(exc):
+                raise
+        return self.alias_of(scope, fingerprint) or target
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None:
+        r = self._calls._call("get_item", Key={"pk": {"S": alias_key(scope, fingerprint)}}, ConsistentRead=True)
+        item = r.get("Item")
+        return item["target"]["S"] if item else None
+
+
+def bucket_of(template: str, exception: str | None) -> str:
+    """The bucket of a template: its number of tokens and its exception class (hashed to bound the key)."""
+    n = template.count(" ") + 1 if template else 0
+    exc = hashlib.sha256((exception or "").encode("utf-8", "surrogatepass")).hexdigest()[:8] if exception else "-"
+    return f"{n}#{exc}"
+
+
+def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
+    for p, t in zip(pattern, tokens):
+        if p != t and p != PLACEHOLDER:
+            return False
+    return True
+
+
+def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int] | None:
+    """Positions where pattern is static and differs from tokens; None when more than limit."""
+    out = []
+    for i, (p, t) in enumerate(zip(pattern, tokens)):
+        if p != t and p != PLACEHOLDER:
+            out.append(i)
+            if len(out) > limit:
+                return None
+    return out
+
+
+def _is_word(token: str) -> bool:
+    """A static token that says something: a letter outside its placeholders ("(command" yes, "<*>)" no)."""
+    return any(c.isalpha() for c in token.replace(PLACEHOLDER, ""))
+
+
+def _resolve(aliases: dict[str, str], fp: str) -> str:
+    """Follow aliases to a root. Two containers may alias two roots to each other at the same moment: a cycle
+    resolves to its smallest fingerprint, the same for every reader."""
+    seen: list[str] = []
+    while fp in aliases and fp not in seen:
+        seen.append(fp)
+        fp = aliases[fp]
+    if fp in seen:
+        return min(seen[seen.index(fp):])
+    return fp
+
+
+def final_fingerprint(store: TemplateStore, scope: str, fingerprint: str, max_steps: int = 32) -> str:
+    """Where a fingerprint leads now: its alias records followed to a root (a cycle: its smallest member)."""
+    chain = [fingerprint]
+    while len(chain) <= max_steps:
+        target = store.alias_of(scope, chain[-1])
+        if target is None:
+            return chain[-1]
+        if target in chain:
+            return min(chain[chain.index(target):])
+        chain.append(target)
+    return chain[-1]
+
+
+class TemplateLearner:
+    """Resolves fingerprinted rows of one scope through the learned patterns (one per container)."""
+
+    def __init__(self, store: TemplateStore, config: LearnerConfig | None = None) -> None:
+        self.store = store
+        self.config = config or LearnerConfig()
+        self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
+
+    def resolve_rows(self, scope: str, rows: Sequence[Row]) -> list[Row]:
+        """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
+        pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
+        that fails leaves the batch on the masked fingerprints (logged), never loses it."""
+        learnable: dict[tuple[str, str, str | None], str] = {}  # (fp, template, exception) -> bucket
+        for row in rows:
+            if not row[3] and row[1] and row[1].count(" ") < MAX_TOKENS:
+                key = (row[0], row[1], row[2])
+                if key not in learnable:
+                    learnable[key] = bucket_of(row[1], row[2])
+        if not learnable:
+            return list(rows)
+        try:
+            resolved = self._resolve_batch(scope, learnable)
+        except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
+            log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
+            return list(rows)
+        out = []
+        for row in rows:
+            hit = resolved.get((row[0], row[1], row[2])) if not row[3] else None
+            out.append(row if hit is None else (hit[0], hit[1], row[2], row[3]))
+        return out
+
+    def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
+                       ) -> dict[tuple[str, str, str | None], tuple[str, str]]:
+        names = list(dict.fromkeys(learnable.values()))
+        stored = self.store.load(scope, names)
+        by_bucket: dict[str, list[tuple[str, str, str | None]]] = {}
+        for key, b in learnable.items():
+            by_bucket.setdefault(b, []).append(key)
+        out: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        for b in names:
+            state = stored.get(b) or Bucket()
+            for _ in range(_WRITE_ATTEMPTS):
+                work = state.copy()
+                answers, changed, absorbed = self._apply(work, by_bucket[b])
+                if not changed:
+                    break
+                if len(work.to_json().encode("utf-8")) > _MAX_ITEM_BYTES:
+                    answers = self._apply(state.copy(), by_bucket[b], learn=False)[0]
+                    work = state
+                    break
+                if self.store.save(scope, b, work):
+                    work.version += 1
+                    for old, new in absorbed:
+                        self.store.add_alias(scope, old, new)
+                    break
+                state = self.store.load(scope, [b]).get(b) or Bucket()  # lost the race: read, apply again
+            else:
+                answers = self._apply(state.copy(), by_bucket[b], learn=False)[0]
+                work = state
+            self._cache[(scope, b)] = work
+            out.update(answers)
+        return out
+
+    def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]], learn: bool = True
+               ) -> tuple[dict[tuple[str, str, str | None], tuple[str, str]], bool, list[tuple[str, str]]]:
+        """Resolve keys (in order) against state, learning into it; (answers, state changed, new aliases)."""
+        answers: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        changed = False
+        absorbed: list[tuple[str, str]] = []
+        for key in keys:
+            fp, template = key[0], key[1]
+            tokens = tuple(template.split(" "))
+            hit = next((p for p in state.patterns if _matches(p.tokens, tokens)), None)
+            if hit is None and learn:
+                hit, gone = self._learn(state, tokens, fp)
+                if hit is not None:
+                    changed = True
+                    absorbed += gone
+            if hit is None:
+                answers[key] = (_resolve(state.aliases, fp), template)
+            else:
+                answers[key] = (_resolve(state.aliases, hit.root), hit.template)
+        return answers, changed, absorbed
+
+    def _learn(self, state: Bucket, tokens: tuple[str, ...], fp: str) -> tuple[Pattern | None, list[tuple[str, str]]]:
+        """The pattern tokens now belong to (a generalised one or a new one), and the aliases that made."""
+        cfg = self.config
+        best: tuple[int, int, int] | None = None  # (differences, -covered, index)
+        best_gen: tuple[str, ...] = ()
+        best_cover: list[int] = []
+        for i, p in enumerate(state.patterns):
+            d = _diff(p.tokens, tokens, cfg.max_diff)
+            if not d:
+                continue
+            gen = tuple(PLACEHOLDER if k in d else tok for k, tok in enumerate(p.tokens))
+            if sum(map(_is_word, gen)) < cfg.min_static:
+                continue
+            cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
+            if len(cover) + 1 < cfg.evidence:
+                continue
+            rank = (len(d), -len(cover), i)
+            if best is None or rank < best:
+                best, best_gen, best_cover = rank, gen, cover
+        if best is not None and len(state.aliases) + len(best_cover) - 1 <= cfg.max_aliases:
+            keep = state.patterns[best_cover[0]]  # the oldest covered pattern keeps its root
+            gone = [(state.patterns[j].root, keep.root) for j in best_cover[1:]]
+            for old, new in gone:
+                state.aliases[old] = new
+            merged = Pattern(best_gen, keep.root)
+            covered = set(best_cover)
+            state.patterns = [merged if j == best_cover[0] else q for j, q in enumerate(state.patterns)
+                              if j not in covered or j == best_cover[0]]
+            return merged, gone
+        if len(state.patterns) >= cfg.max_patterns:
+            return None, []
+        fresh = Pattern(tokens, fp)
+        state.patterns.append(fresh)
+        return fresh, []
+
+
+__all__ = ["Bucket", "DynamoTemplateStore", "InMemoryTemplateStore", "LearnerConfig", "Pattern", "TemplateLearner",
+           "TemplateStore", "alias_key", "bucket_of", "final_fingerprint", "tpl_key"]
