@@ -264,6 +264,10 @@ def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int
     return out
 
 
+def _fp_of(split: dict[tuple[str, str, str | None], tuple[str, ...]], tokens: tuple[str, ...]) -> str:
+    return next(key[0] for key, t in split.items() if t is tokens)
+
+
 def _is_word(token: str) -> bool:
     """A static token that says something: a letter outside its placeholders ("(command" yes, "<*>)" no)."""
     return any(c.isalpha() for c in token.replace(PLACEHOLDER, ""))
@@ -301,6 +305,10 @@ class TemplateLearner:
         self.store = store
         self.config = config or LearnerConfig()
         self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
+
+    def templates_of_roots(self) -> dict[str, str]:
+        """Root fingerprint -> its pattern's template, over the buckets this learner read or wrote last."""
+        return {p.root: p.template for state in self._cache.values() for p in state.patterns}
 
     def resolve_rows(self, scope: str, rows: Sequence[Row]) -> list[Row]:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
@@ -359,21 +367,22 @@ class TemplateLearner:
 
     def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]], learn: bool = True
                ) -> tuple[dict[tuple[str, str, str | None], tuple[str, str]], bool, list[tuple[str, str]]]:
-        """Resolve keys (in order) against state, learning into it; (answers, state changed, new aliases)."""
+        """Resolve keys against state, learning into it first (in order), so that every line of a batch gets
+        what the batch taught: (answers, state changed, new aliases)."""
         answers: dict[tuple[str, str, str | None], tuple[str, str]] = {}
         changed = False
         absorbed: list[tuple[str, str]] = []
-        for key in keys:
-            fp, template = key[0], key[1]
-            tokens = tuple(template.split(" "))
-            hit = next((p for p in state.patterns if _matches(p.tokens, tokens)), None)
-            if hit is None and learn:
-                hit, gone = self._learn(state, tokens, fp)
-                if hit is not None:
-                    changed = True
+        split = {key: tuple(key[1].split(" ")) for key in keys}
+        if learn:
+            for tokens in split.values():
+                if not any(_matches(p.tokens, tokens) for p in state.patterns):
+                    hit, gone = self._learn(state, tokens, _fp_of(split, tokens))
+                    changed |= hit is not None
                     absorbed += gone
+        for key, tokens in split.items():
+            hit = next((p for p in state.patterns if _matches(p.tokens, tokens)), None)
             if hit is None:
-                answers[key] = (_resolve(state.aliases, fp), template)
+                answers[key] = (_resolve(state.aliases, key[0]), key[1])
             else:
                 answers[key] = (_resolve(state.aliases, hit.root), hit.template)
         return answers, changed, absorbed

@@ -35,6 +35,16 @@ def incident_store() -> Any:
 
 
 @functools.lru_cache(maxsize=1)
+def template_learner() -> Any:
+    """The container's template learner over the incidents table (its cache lives as long as the container)."""
+    from .templates import DynamoTemplateStore, TemplateLearner
+
+    s = get_settings()
+    s.require("table_name")
+    return TemplateLearner(DynamoTemplateStore(aws_client("dynamodb"), s.table_name))
+
+
+@functools.lru_cache(maxsize=1)
 def slack_notifier() -> Any:
     from .slack.notifier import SlackNotifier, make_client
 
@@ -128,6 +138,6 @@ def ingestion() -> Any:
 def reset() -> None:
     from .config import reset_caches
 
-    for f in (aws_client, incident_store, slack_notifier, wiki, local_retriever, analyst, summarizer, ingestion):
+    for f in (aws_client, incident_store, template_learner, slack_notifier, wiki, local_retriever, analyst, summarizer, ingestion):
         f.cache_clear()
     reset_caches()
