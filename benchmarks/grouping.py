@@ -233,6 +233,10 @@ def run_once(name: str, lines: list[str], batch: int) -> tuple[list[Hashable], f
     elif name == "intake":  # what log intake does with a batch: redact it, then fingerprint it
         t0 = time.perf_counter()
         keys = [row[0] for chunk in chunks for row in fingerprint_rows(redact_texts(chunk))]
+    elif name == "intake learned":  # the same, then the template learner (one container, in-memory store)
+        learner = TemplateLearner(InMemoryTemplateStore())
+        t0 = time.perf_counter()
+        keys = [row[0] for chunk in chunks for row in learner.resolve_rows("s", fingerprint_rows(redact_texts(chunk)))]
     elif name == "intake per line":
         t0 = time.perf_counter()
         keys = [fingerprint(redact(line).text).fingerprint for line in lines]
@@ -286,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     combined: dict[str, float] = {}
     per_line: dict[str, float] = {}
     distinct_combined: dict[str, float] = {}
+    distinct_learned: dict[str, float] = {}
+    distinct_learned_small: dict[str, float] = {}
     distinct_per_line: dict[str, float] = {}
     distinct_small: dict[str, float] = {}
     distinct_drain: dict[str, float] = {}
@@ -311,10 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         same_keys &= batch_keys == line_keys == logged["opsloop"][0]
         distinct = list(dict.fromkeys(lines))  # first occurrences, in order
         fresh = race([("drain3", "drain3-default", 0), ("intake", "intake", args.batch), ("intake 100", "intake", 100),
+                      ("learned", "intake learned", args.batch), ("learned 100", "intake learned", 100),
                       ("per line", "intake per line", 0), ("fingerprint", "opsloop batch", args.batch),
                       ("redact", "redact batch", args.batch)], distinct, args.repeat)
         distinct_drain[system] = fresh["drain3"][1]
         distinct_combined[system] = fresh["intake"][1]
+        distinct_learned[system] = fresh["learned"][1]
+        distinct_learned_small[system] = fresh["learned 100"][1]
         distinct_small[system] = fresh["intake 100"][1]
         distinct_per_line[system] = fresh["per line"][1]
         distinct_fp[system] = fresh["fingerprint"][1]
@@ -352,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f" Drain3 default {avg(distinct_drain):,.0f} lines/s, ratio {avg(distinct_combined) / avg(distinct_drain):.2f}"
           f" (batches of 100 lines: {avg(distinct_small) / avg(distinct_drain):.2f}; per line:"
           f" {avg(distinct_per_line) / avg(distinct_drain):.2f})")
+    print(f"- on distinct lines, fingerprint+redact+template learner (what intake does now): {avg(distinct_learned):,.0f}"
+          f" lines/s, ratio to Drain3 default {avg(distinct_learned) / avg(distinct_drain):.2f} (batches of 100 lines:"
+          f" {avg(distinct_learned_small) / avg(distinct_drain):.2f}; the store's round trips are not included)")
     print(f"- on distinct lines, each part alone: fingerprint {avg(distinct_fp):,.0f} lines/s"
           f" ({avg(distinct_fp) / avg(distinct_drain):.2f}x Drain3 default), redact {avg(distinct_redact):,.0f} lines/s"
           f" ({avg(distinct_redact) / avg(distinct_drain):.2f}x)")

@@ -80,27 +80,27 @@ def test_a_container_that_loses_the_write_race_reads_again_and_loses_nothing() -
             super().__init__()
             self.raced = False
 
-        def save(self, scope: str, bucket: str, state: Bucket) -> bool:
+        def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
             if not self.raced:
                 self.raced = True
                 TemplateLearner(InMemoryTemplateStoreView(self)).resolve_rows(scope, fingerprint_rows([consumer("extra")]))
-            return super().save(scope, bucket, state)
+            return super().save(scope, bucket, version, text)
 
     class InMemoryTemplateStoreView(InMemoryTemplateStore):
         def __init__(self, inner: InMemoryTemplateStore) -> None:
             self.inner = inner
 
-        def load(self, scope: str, buckets: Any) -> dict[str, Bucket]:
+        def load(self, scope: str, buckets: Any) -> dict[str, tuple[int, str]]:
             return InMemoryTemplateStore.load(self.inner, scope, buckets)
 
-        def save(self, scope: str, bucket: str, state: Bucket) -> bool:
-            return InMemoryTemplateStore.save(self.inner, scope, bucket, state)
+        def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+            return InMemoryTemplateStore.save(self.inner, scope, bucket, version, text)
 
     store = RacingStore()
     learner = TemplateLearner(store)
     keys(learner, [consumer("orders")])
     stored = store.load("svc", [next(iter({k[1] for k in store._buckets}))])
-    (bucket,) = stored.values()
+    (bucket,) = (Bucket.from_json(text, version) for version, text in stored.values())
     assert sorted(p.template for p in bucket.patterns) == sorted([consumer("extra"), consumer("orders")])
     assert bucket.version == 2
 
@@ -111,7 +111,7 @@ def test_traces_and_a_failing_store_keep_the_masked_fingerprint() -> None:
     rows = fingerprint_rows([trace] * 8)
 
     class Down(InMemoryTemplateStore):
-        def load(self, scope: str, buckets: Any) -> dict[str, Bucket]:
+        def load(self, scope: str, buckets: Any) -> dict[str, tuple[int, str]]:
             raise ConnectionError("store unreachable")
 
     assert TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows) == rows
@@ -153,8 +153,11 @@ def test_the_incidents_table_holds_buckets_and_aliases_with_first_writer_wins(ta
     assert len(set(issued[3:])) == 1 and issued[3] == issued[0]
     assert final_fingerprint(store, "svc", issued[1]) == issued[0]
     assert store.add_alias("svc", issued[1], "something-else") == issued[0]  # an alias never changes
-    stale = Bucket(version=0)
-    assert store.save("svc", next(iter(store.load("svc", ["8#-"]))), stale) is False  # lost the race
+    ((version, text),) = store.load("svc", ["8#-"]).values()
+    assert version == 2
+    assert store.save("svc", "8#-", 0, Bucket().to_json()) is False  # lost the race: it exists
+    assert store.save("svc", "8#-", 1, Bucket().to_json()) is False  # lost the race: a newer version
+    assert Bucket.from_json(text, version).patterns[0].template == "consumer <*> lost its connection to the broker"
     items = {i["pk"]["S"].split("#")[0] for i in ddb.scan(TableName=name)["Items"]}
     assert items == {"TPL", "ALIAS"}
 

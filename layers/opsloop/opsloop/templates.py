@@ -37,6 +37,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol, Sequence
 
 from .fingerprint import PLACEHOLDER
@@ -46,6 +47,7 @@ Row = tuple  # (fingerprint, template, exception, frames), as fingerprint.finger
 MAX_TOKENS = 64
 _MAX_ITEM_BYTES = 300_000  # a DynamoDB item holds 400 KB; a bucket that would not fit stops learning
 _WRITE_ATTEMPTS = 5
+_ANSWERS_MAX = 8192  # answers remembered per bucket and container
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +102,12 @@ class Bucket:
 class TemplateStore(Protocol):
     """Where the buckets and aliases live, shared by every container (the incidents table in AWS)."""
 
-    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
-        """The stored buckets among ``buckets`` (absent ones are left out)."""
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(version, JSON) of the stored buckets among ``buckets`` (absent ones are left out)."""
         ...
 
-    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
-        """Store ``state`` if the stored version is still ``state.version`` (then it becomes version + 1);
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+        """Store ``text`` as version + 1 if the stored version is still ``version`` (0: none stored);
         False when another writer came first."""
         ...
 
@@ -126,21 +128,21 @@ class InMemoryTemplateStore:
         self.reads = 0
         self.writes = 0
 
-    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
         self.reads += 1
         out = {}
         for b in buckets:
             hit = self._buckets.get((scope, b))
             if hit is not None:
-                out[b] = Bucket.from_json(hit[1], hit[0])
+                out[b] = hit
         return out
 
-    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
         self.writes += 1
         current = self._buckets.get((scope, bucket), (0, ""))[0]
-        if current != state.version:
+        if current != version:
             return False
-        self._buckets[(scope, bucket)] = (state.version + 1, state.to_json())
+        self._buckets[(scope, bucket)] = (version + 1, text)
         return True
 
     def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
@@ -175,10 +177,10 @@ class DynamoTemplateStore:
         self._table = table_name
         self._calls = IncidentStore(client, table_name)  # its error mapping: Transient / Permanent
 
-    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, Bucket]:
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
         from .errors import TransientError
 
-        out: dict[str, Bucket] = {}
+        out: dict[str, tuple[int, str]] = {}
         names = {tpl_key(scope, b): b for b in buckets}
         keys = list(names)
         for start in range(0, len(keys), 100):
@@ -186,7 +188,7 @@ class DynamoTemplateStore:
             for _ in range(_WRITE_ATTEMPTS):
                 r = self._batch_get(pending)
                 for item in r.get("Responses", {}).get(self._table, []):
-                    out[names[item["pk"]["S"]]] = Bucket.from_json(item["patterns"]["S"], int(item["version"]["N"]))
+                    out[names[item["pk"]["S"]]] = (int(item["version"]["N"]), item["patterns"]["S"])
                 pending = r.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
                 if not pending:
                     break
@@ -208,15 +210,14 @@ class DynamoTemplateStore:
                 raise TransientError(f"DynamoDB BatchGetItem: {code}") from exc
             raise PermanentError(f"DynamoDB BatchGetItem on {self._table}: {code}") from exc
 
-    def save(self, scope: str, bucket: str, state: Bucket) -> bool:
-        item = {"pk": {"S": tpl_key(scope, bucket)}, "patterns": {"S": state.to_json()},
-                "version": {"N": str(state.version + 1)}}
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+        item = {"pk": {"S": tpl_key(scope, bucket)}, "patterns": {"S": text}, "version": {"N": str(version + 1)}}
         try:
-            if state.version == 0:
+            if version == 0:
                 self._calls._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
             else:
                 self._calls._call("put_item", Item=item, ConditionExpression="version = :v",
-                                  ExpressionAttributeValues={":v": {"N": str(state.version)}})
+                                  ExpressionAttributeValues={":v": {"N": str(version)}})
             return True
         except Exception as exc:  # noqa: BLE001 - only a failed condition is an answer
             if self._calls._conditional_failed(exc):
@@ -242,8 +243,14 @@ class DynamoTemplateStore:
 def bucket_of(template: str, exception: str | None) -> str:
     """The bucket of a template: its number of tokens and its exception class (hashed to bound the key)."""
     n = template.count(" ") + 1 if template else 0
-    exc = hashlib.sha256((exception or "").encode("utf-8", "surrogatepass")).hexdigest()[:8] if exception else "-"
+    if not exception:
+        return f"{n}#-"
+    exc = hashlib.sha256(exception.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{n}#{exc}"
+
+
+_KEY = itemgetter(0, 1, 2)
+_FRAMES = itemgetter(3)
 
 
 def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
@@ -262,10 +269,6 @@ def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int
             if len(out) > limit:
                 return None
     return out
-
-
-def _fp_of(split: dict[tuple[str, str, str | None], tuple[str, ...]], tokens: tuple[str, ...]) -> str:
-    return next(key[0] for key, t in split.items() if t is tokens)
 
 
 def _is_word(token: str) -> bool:
@@ -305,6 +308,8 @@ class TemplateLearner:
         self.store = store
         self.config = config or LearnerConfig()
         self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
+        # answers given for each bucket's keys at its cached version: valid while that version is current
+        self._answers: dict[tuple[str, str], dict[tuple[str, str, str | None], tuple[str, str]]] = {}
 
     def templates_of_roots(self) -> dict[str, str]:
         """Root fingerprint -> its pattern's template, over the buckets this learner read or wrote last."""
@@ -314,12 +319,14 @@ class TemplateLearner:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
         pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
         that fails leaves the batch on the masked fingerprints (logged), never loses it."""
-        learnable: dict[tuple[str, str, str | None], str] = {}  # (fp, template, exception) -> bucket
-        for row in rows:
-            if not row[3] and row[1] and row[1].count(" ") < MAX_TOKENS:
-                key = (row[0], row[1], row[2])
-                if key not in learnable:
-                    learnable[key] = bucket_of(row[1], row[2])
+        keys = list(map(_KEY, rows))  # (fp, template, exception): one-line rows have no frames
+        traced = any(map(_FRAMES, rows))
+        learnable = {key: bucket_of(key[1], key[2]) for key in dict.fromkeys(keys)
+                     if key[1] and key[1].count(" ") < MAX_TOKENS}  # key -> bucket
+        if traced:  # a trace is keyed by its frames too: never learned
+            for key, row in zip(keys, rows):
+                if row[3]:
+                    learnable.pop(key, None)
         if not learnable:
             return list(rows)
         try:
@@ -327,10 +334,10 @@ class TemplateLearner:
         except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
             log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
             return list(rows)
-        out = []
-        for row in rows:
-            hit = resolved.get((row[0], row[1], row[2])) if not row[3] else None
-            out.append(row if hit is None else (hit[0], hit[1], row[2], row[3]))
+        new = {key: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
+        out = list(map(new.get, keys))
+        if traced or len(new) < len(set(keys)):
+            out = [row if hit is None or row[3] else hit for row, hit in zip(rows, out)]
         return out
 
     def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
@@ -342,44 +349,69 @@ class TemplateLearner:
             by_bucket.setdefault(b, []).append(key)
         out: dict[tuple[str, str, str | None], tuple[str, str]] = {}
         for b in names:
-            state = stored.get(b) or Bucket()
+            state = self._state(scope, b, stored.get(b))
+            known = self._answers.get((scope, b), {}) if self._cache.get((scope, b)) is state else {}
             for _ in range(_WRITE_ATTEMPTS):
-                work = state.copy()
-                answers, changed, absorbed = self._apply(work, by_bucket[b])
+                work = state.copy() if any(k not in known for k in by_bucket[b]) else state
+                answers, changed, absorbed = self._apply(work, by_bucket[b], known)
                 if not changed:
                     break
-                if len(work.to_json().encode("utf-8")) > _MAX_ITEM_BYTES:
-                    answers = self._apply(state.copy(), by_bucket[b], learn=False)[0]
+                text = work.to_json()
+                if len(text.encode("utf-8")) > _MAX_ITEM_BYTES:
                     work = state
+                    answers = self._apply(state, by_bucket[b], known, learn=False)[0]
                     break
-                if self.store.save(scope, b, work):
-                    work.version += 1
+                if self.store.save(scope, b, state.version, text):
+                    work.version = state.version + 1
+                    known = {}
                     for old, new in absorbed:
                         self.store.add_alias(scope, old, new)
                     break
-                state = self.store.load(scope, [b]).get(b) or Bucket()  # lost the race: read, apply again
+                state = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
+                known = {}
             else:
-                answers = self._apply(state.copy(), by_bucket[b], learn=False)[0]
                 work = state
-            self._cache[(scope, b)] = work
+                answers = self._apply(state, by_bucket[b], {}, learn=False)[0]
+            if self._cache.get((scope, b)) is not work:
+                self._cache[(scope, b)] = work
+                known = {}
+            if len(known) + len(answers) > _ANSWERS_MAX:
+                known = {}
+            known.update(answers)
+            self._answers[(scope, b)] = known
             out.update(answers)
         return out
 
-    def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]], learn: bool = True
+    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> Bucket:
+        """The bucket as stored: the cached copy while its version is current, else parsed anew."""
+        cached = self._cache.get((scope, bucket))
+        if stored is None:
+            return cached if cached is not None and cached.version == 0 else Bucket()
+        if cached is not None and cached.version == stored[0]:
+            return cached
+        return Bucket.from_json(stored[1], stored[0])
+
+    def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]],
+               known: dict[tuple[str, str, str | None], tuple[str, str]], learn: bool = True
                ) -> tuple[dict[tuple[str, str, str | None], tuple[str, str]], bool, list[tuple[str, str]]]:
         """Resolve keys against state, learning into it first (in order), so that every line of a batch gets
-        what the batch taught: (answers, state changed, new aliases)."""
+        what the batch taught: (answers, state changed, new aliases). ``known`` holds answers given at this
+        state's version; while nothing changes they stand, and a key in it is never learned again."""
         answers: dict[tuple[str, str, str | None], tuple[str, str]] = {}
         changed = False
         absorbed: list[tuple[str, str]] = []
-        split = {key: tuple(key[1].split(" ")) for key in keys}
+        split = {key: tuple(key[1].split(" ")) for key in keys if key not in known}
         if learn:
-            for tokens in split.values():
+            for key, tokens in split.items():
                 if not any(_matches(p.tokens, tokens) for p in state.patterns):
-                    hit, gone = self._learn(state, tokens, _fp_of(split, tokens))
+                    hit, gone = self._learn(state, tokens, key[0])
                     changed |= hit is not None
                     absorbed += gone
-        for key, tokens in split.items():
+        for key in keys:
+            if not changed and key in known:
+                answers[key] = known[key]
+                continue
+            tokens = split.get(key) or tuple(key[1].split(" "))
             hit = next((p for p in state.patterns if _matches(p.tokens, tokens)), None)
             if hit is None:
                 answers[key] = (_resolve(state.aliases, key[0]), key[1])
