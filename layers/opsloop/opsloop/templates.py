@@ -37,7 +37,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import Any, Protocol, Sequence
 
 from .fingerprint import PLACEHOLDER
@@ -72,10 +72,25 @@ class LearnerConfig:
 class Pattern:
     tokens: tuple[str, ...]
     root: str
+    wild: int = field(init=False, compare=False)  # how many of its tokens are <*>
+    _static: Any = field(init=False, compare=False, repr=False)  # (getter of its static positions, their tokens)
+
+    def __post_init__(self) -> None:
+        self.wild = self.tokens.count(PLACEHOLDER)
+        at = [i for i, t in enumerate(self.tokens) if t != PLACEHOLDER]
+        self._static = (itemgetter(*at), itemgetter(*at)(self.tokens)) if self.wild and at else None
 
     @property
     def template(self) -> str:
         return " ".join(self.tokens)
+
+    def matches(self, tokens: tuple[str, ...]) -> bool:
+        """Whether tokens (of this pattern's length) equal it wherever it is static."""
+        if not self.wild:
+            return tokens == self.tokens
+        if self._static is None:
+            return True
+        return bool(self._static[0](tokens) == self._static[1])
 
 
 @dataclass
@@ -403,7 +418,7 @@ class TemplateLearner:
         split = {key: tuple(key[1].split(" ")) for key in keys if key not in known}
         if learn:
             for key, tokens in split.items():
-                if not any(_matches(p.tokens, tokens) for p in state.patterns):
+                if not any(p.matches(tokens) for p in state.patterns):
                     hit, gone = self._learn(state, tokens, key[0])
                     changed |= hit is not None
                     absorbed += gone
@@ -412,7 +427,7 @@ class TemplateLearner:
                 answers[key] = known[key]
                 continue
             tokens = split.get(key) or tuple(key[1].split(" "))
-            hit = next((p for p in state.patterns if _matches(p.tokens, tokens)), None)
+            hit = next((p for p in state.patterns if p.matches(tokens)), None)
             if hit is None:
                 answers[key] = (_resolve(state.aliases, key[0]), key[1])
             else:
@@ -425,7 +440,10 @@ class TemplateLearner:
         best: tuple[int, int, int] | None = None  # (differences, -covered, index)
         best_gen: tuple[str, ...] = ()
         best_cover: list[int] = []
+        floor = len(tokens) - cfg.max_diff
         for i, p in enumerate(state.patterns):
+            if sum(map(eq, p.tokens, tokens)) + p.wild < floor:
+                continue  # equal or wild in too few positions: more than max_diff differences
             d = _diff(p.tokens, tokens, cfg.max_diff)
             if not d:
                 continue
