@@ -191,3 +191,21 @@ def test_intake_opens_one_incident_for_an_error_whose_process_name_varies(table:
     result = intake.handle_subscription(data)
     assert len(result.opened) == incidents
     assert sum(result.counted.values()) == 3 * len(SERVICES)  # nothing lost, every line counted once
+
+
+def test_two_roots_aliased_to_each_other_at_once_resolve_to_the_same_key_for_every_reader() -> None:
+    store = InMemoryTemplateStore()
+    assert store.add_alias("svc", "bbbb", "aaaa") == "aaaa"
+    assert store.add_alias("svc", "aaaa", "bbbb") == "bbbb"  # another container, the same moment
+    assert final_fingerprint(store, "svc", "aaaa") == final_fingerprint(store, "svc", "bbbb") == "aaaa"
+    state = Bucket(aliases={"bbbb": "aaaa", "aaaa": "bbbb"})
+    learner = TemplateLearner(store)
+    assert learner._apply(state, [("bbbb", "x y z", None)], {}, learn=False)[0][("bbbb", "x y z", None)][0] == "aaaa"
+
+
+def test_long_templates_and_empty_lines_are_not_learned() -> None:
+    long_line = " ".join(f"w{chr(97 + i % 26)}x" for i in range(80))
+    rows = fingerprint_rows([long_line, "", consumer("orders")] * 4)
+    out = TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows)
+    assert out[0] == rows[0] and out[1] == rows[1]
+    assert out[2][0] == rows[2][0]
