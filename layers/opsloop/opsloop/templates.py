@@ -111,7 +111,7 @@ class Bucket:
         return cls([Pattern(tuple(t.split(" ")), r) for t, r in data.get("p", [])], dict(data.get("a", {})), version)
 
     def copy(self) -> "Bucket":
-        return Bucket([Pattern(p.tokens, p.root) for p in self.patterns], dict(self.aliases), self.version)
+        return Bucket(list(self.patterns), dict(self.aliases), self.version)  # patterns are never changed in place
 
 
 class TemplateStore(Protocol):
@@ -351,7 +351,7 @@ class TemplateLearner:
             return list(rows)
         new = {key: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
         out = list(map(new.get, keys))
-        if traced or len(new) < len(set(keys)):
+        if traced or len(new) < len(learnable) or len(learnable) < len(set(keys)):
             out = [row if hit is None or row[3] else hit for row, hit in zip(rows, out)]
         return out
 
@@ -366,6 +366,10 @@ class TemplateLearner:
         for b in names:
             state = self._state(scope, b, stored.get(b))
             known = self._answers.get((scope, b), {}) if self._cache.get((scope, b)) is state else {}
+            mine = by_bucket[b]
+            if known and all(map(known.__contains__, mine)):  # nothing new here since this version: as before
+                out.update(zip(mine, map(known.__getitem__, mine)))
+                continue
             for _ in range(_WRITE_ATTEMPTS):
                 work = state.copy() if any(k not in known for k in by_bucket[b]) else state
                 answers, changed, absorbed = self._apply(work, by_bucket[b], known)
