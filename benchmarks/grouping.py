@@ -154,12 +154,9 @@ def generic_rows(lines: Sequence[str]) -> list[tuple[str, str, None, tuple[()]]]
 
 
 def learned_keys(system: str, lines: list[str], config: LearnerConfig | None,
-                 rows_of: Callable = fingerprint_rows) -> tuple[list[str], list[str]]:
-    """Keys as issued and as finally resolved, with CONTAINERS learners sharing one store, batches round-robin
-    (config None: the rows' own keys, no learner)."""
-    if config is None:
-        keys = [row[0] for row in rows_of(lines)]
-        return keys, keys
+                 rows_of: Callable = fingerprint_rows) -> tuple[list[str], list[str], tuple[int, int, int]]:
+    """Keys as issued and as finally resolved, with CONTAINERS learners sharing one store, batches round-robin;
+    and (batches, store reads, bucket writes attempted)."""
     store = InMemoryTemplateStore()
     learners = [TemplateLearner(store, config) for _ in range(CONTAINERS)]
     issued: list[str] = []
@@ -167,7 +164,7 @@ def learned_keys(system: str, lines: list[str], config: LearnerConfig | None,
         rows = learners[n % CONTAINERS].resolve_rows(system, rows_of(lines[start:end]))
         issued += [row[0] for row in rows]
     final = {k: final_fingerprint(store, system, k) for k in set(issued)}
-    return issued, [final[k] for k in issued]
+    return issued, [final[k] for k in issued], (n + 1, store.reads, store.writes)
 
 
 def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, title: str = "opsloop",
@@ -175,7 +172,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     """The leave-one-system-out table (see the module docstring); returns how many systems are below Drain3."""
     loaded = {s: load(data, s) for s in systems}
     score: dict[tuple[LearnerConfig, str], tuple[float, float]] = {}  # (GA, hidden errors) per config, system
-    runs: dict[tuple[LearnerConfig, str], tuple[list[str], list[str]]] = {}
+    runs: dict[tuple[LearnerConfig, str], tuple[list[str], list[str], tuple[int, int, int]]] = {}
     for cfg in GRID:
         for s in systems:
             lines, truth = loaded[s]
@@ -207,7 +204,9 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
         truth = loaded[s][1]
         others = [o for o in systems if o != s]
         cfg = min(GRID, key=lambda c: rank(c, others))
-        issued, final = runs[(cfg, s)]
+        issued, final, calls = runs[(cfg, s)]
+        for k, v in zip(("batches", "reads", "writes"), calls):
+            sums[k] += v
         ga, ga_final = grouping_accuracy(issued, truth), grouping_accuracy(final, truth)
         extra, hidden = split_merge(issued, truth)
         cells = [f"{ga:.3f}", f"{ga_final:.3f}", f"{extra:.1f}", f"{hidden:.1f}"]
@@ -232,6 +231,8 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
           f" {sums['drain3-default hidden']:.1f} | {sums['drain3-masked']:.3f} | {sums['drain3-masked extra']:.1f} |"
           f" {sums['drain3-masked hidden']:.1f} |")
     print()
+    print(f"- template store calls: {sums['reads'] / sums['batches']:.2f} reads (one BatchGetItem each) and"
+          f" {sums['writes'] / sums['batches']:.2f} bucket writes per batch, over {sums['batches']:.0f} batches")
     print(f"- LOSO systems where {title} GA (as issued) < the better Drain3 GA: {', '.join(behind) if behind else 'none'}")
     print()
     return len(behind)
