@@ -15,7 +15,8 @@ from opsloop.observability import count, logger
 
 @functools.lru_cache(maxsize=1)
 def _intake() -> Intake:
-    return Intake(get_settings(), wiring.incident_store(), wiring.aws_client("events"), notifier=wiring.slack_notifier)
+    return Intake(get_settings(), wiring.incident_store(), wiring.aws_client("events"), notifier=wiring.slack_notifier,
+                  templates=wiring.template_learner())
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -82,10 +82,15 @@ def _local_options(r: argparse.ArgumentParser) -> None:
 def _fingerprint(args: argparse.Namespace) -> int:
     from .fingerprint import run_cli
 
+    learn = not args.masking_only
     if args.file and str(args.file) != "-":
-        with open(args.file, encoding="utf-8", errors="replace") as fh:
-            return run_cli(fh, sys.stdout)
-    return run_cli(sys.stdin, sys.stdout)
+        try:
+            with open(args.file, encoding="utf-8", errors="replace") as fh:
+                return run_cli(fh, sys.stdout, learn=learn)
+        except FileNotFoundError:
+            print(f"opsloop: file not found: {args.file}", file=sys.stderr)
+            return 2
+    return run_cli(sys.stdin, sys.stdout, learn=learn)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -128,8 +133,10 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--timeout", type=float, default=0.0,
                     help="stop waiting after this many seconds (default 0: until the incident ends)")
     sv.set_defaults(func=_serve)
-    f = sub.add_parser("fingerprint", help="print {fingerprint, template} for each log message (one per line)")
-    f.add_argument("file", nargs="?", type=Path, help="messages, one per line (default: stdin)")
+    f = sub.add_parser("fingerprint", help="print {fingerprint, template} for each log message (one per line), "
+                                           "learning what varies across the lines as intake does for one log group")
+    f.add_argument("file", nargs="?", type=Path, help="messages of one log source, one per line (default: stdin)")
+    f.add_argument("--masking-only", action="store_true", help="masked fingerprints only, without the learner")
     f.set_defaults(func=_fingerprint)
     s = sub.add_parser("search", help="search a knowledge dir with JSONL queries")
     s.add_argument("--knowledge", type=Path, required=True)

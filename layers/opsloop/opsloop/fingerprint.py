@@ -1156,16 +1156,43 @@ def _context_many(toks: list[str], out: list[str], distinct: set[str]) -> None:
 
 
 
-def run_cli(lines: Iterable[str], out: TextIO) -> int:
+_CLI_BATCH = 500  # lines per batch through the learner, as intake receives them
+
+
+def run_cli(lines: Iterable[str], out: TextIO, learn: bool = True) -> int:
     """Print one ``{"fingerprint", "template"}`` JSON object per input line, in input order.
 
-    An empty line still yields an object (of the empty message) so output line N matches input line N.
-    Returns the process exit code.
+    The lines are one log source read in order: they go through the template learner (opsloop.templates)
+    in batches, as intake does, and each line's fingerprint is printed as it finally resolves once every
+    line has been read (its alias followed to the root, with the root's learned template). With
+    ``learn=False``, masking alone. An empty line still yields an object (of the empty message) so output
+    line N matches input line N. Returns the process exit code.
     """
+    from .templates import InMemoryTemplateStore, TemplateLearner, final_fingerprint
+
+    store = InMemoryTemplateStore()
+    learner = TemplateLearner(store)
+    issued: list[tuple[str, str]] = []
+    batch: list[str] = []
+
+    def flush() -> None:
+        rows = fingerprint_rows(batch)
+        if learn:
+            rows = learner.resolve_rows("cli", rows)
+        issued.extend((row[0], row[1]) for row in rows)
+        batch.clear()
+
     for line in lines:
-        fp = fingerprint(line.rstrip("\r\n"))
-        template = fp.template.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates on the way out
-        out.write(json.dumps({"fingerprint": fp.fingerprint, "template": template}, ensure_ascii=False) + "\n")
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) >= _CLI_BATCH:
+            flush()
+    flush()
+    final = {key: final_fingerprint(store, "cli", key) for key in dict.fromkeys(k for k, _ in issued)}
+    learned = learner.templates_of_roots()
+    for key, template in issued:
+        root = final[key]
+        template = learned.get(root, template).encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+        out.write(json.dumps({"fingerprint": root, "template": template}, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -83,7 +83,8 @@ class _Ignore:
 
 class Intake:
     def __init__(self, settings: Settings, store: IncidentStore, events_client: Any,
-                 notifier: Callable[[], Any] | None = None, clock: Callable[[], float] | None = None) -> None:
+                 notifier: Callable[[], Any] | None = None, clock: Callable[[], float] | None = None,
+                 templates: Any = None) -> None:
         from .redact import compile_extra
 
         self.s = settings
@@ -94,6 +95,7 @@ class Intake:
         self._ignore = _Ignore(dict(settings.ignore_patterns))
         self._extra = compile_extra(settings.redact_patterns)
         self.parallel_groups = MAX_PARALLEL_GROUPS
+        self.templates = templates  # a templates.TemplateLearner, or None for masked fingerprints only
 
     # -- CloudWatch Logs ------------------------------------------------------------------------
     def handle_subscription(self, data_b64: str, account: str | None = None, region: str | None = None) -> IntakeResult:
@@ -118,6 +120,8 @@ class Intake:
             kept = list(zip(lines, cleaned))
         # The truncation marker says how much was cut, which varies: it is not part of the error's identity.
         rows = fingerprint_rows([_TRUNCATION_MARKER.sub("", clean) if line.truncated else clean for line, clean in kept])
+        if self.templates is not None:  # positions learned to vary in this log group: their aliases' roots
+            rows = self.templates.resolve_rows(batch.log_group, rows)
         groups: dict[str, dict[str, Any]] = {}
         for (line, clean), row in zip(kept, rows):
             g = groups.get(row[0])

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .ports import Analyst, KnowledgeIngestion, ReportArchive, Summarizer, Wiki
     from .retrieval import LocalRetriever
     from .slack.notifier import SlackNotifier
+    from .templates import TemplateLearner
 
 #: capability → factory(settings), registered by opsloop.local for the offline run only.
 _offline: dict[str, Callable[[Settings], Any]] = {}
@@ -67,6 +68,16 @@ def report_archive() -> ReportArchive:
     s = get_settings()
     s.require("knowledge_bucket")
     return S3ReportArchive(aws_client("s3"), s.knowledge_bucket)
+
+
+@functools.lru_cache(maxsize=1)
+def template_learner() -> TemplateLearner:
+    """The container's template learner over the incidents table (its cache lives as long as the container)."""
+    from .templates import DynamoTemplateStore, TemplateLearner
+
+    s = get_settings()
+    s.require("table_name")
+    return TemplateLearner(DynamoTemplateStore(aws_client("dynamodb"), s.table_name))
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,6 +170,7 @@ def ingestion() -> KnowledgeIngestion:
 def reset() -> None:
     from .config import reset_caches
 
-    for f in (aws_client, incident_store, report_archive, slack_notifier, wiki, local_retriever, analyst, summarizer, ingestion):
+    for f in (aws_client, incident_store, report_archive, template_learner, slack_notifier, wiki, local_retriever,
+              analyst, summarizer, ingestion):
         f.cache_clear()
     reset_caches()

@@ -1,0 +1,481 @@
+"""Learning what varies in a log source: templates that differ in a few positions become one incident.
+
+Masking (:mod:`opsloop.fingerprint`) knows the *kinds* of values every system writes (numbers, ids,
+addresses, paths). It cannot know that in one system the third word is a host name and in another a
+process or user name: such tokens stay as static words, and one kind of error becomes one incident per
+host. This module learns those positions from the stream itself, per scope (a log group), the way Drain
+does, but with state that every intake container shares and that never rewrites the past:
+
+* Templates are grouped in *buckets*: one bucket per (scope, number of tokens, exception class). A bucket
+  holds an ordered list of *patterns* (a template whose learned positions are ``<*>``) and each pattern
+  carries the *root* fingerprint it resolves to: the fingerprint masking gave its first template.
+* A masked template that a pattern matches (equal tokens where the pattern is static) resolves to the
+  pattern's root. One that no pattern matches is compared with the bucket's patterns: if it differs from
+  one in at least 1 and at most ``max_diff`` static positions, the pattern generalised at those positions
+  keeps at least ``min_static`` static tokens, and it then covers at least ``evidence`` distinct templates
+  (the new one included), the pattern is generalised. The guard against merging different errors that
+  differ in one word ("connection refused" / "connection reset") is the evidence: one variable position
+  is believed only after that many distinct values have been seen in it.
+* A generalised pattern absorbs every pattern of the bucket it now covers. The oldest absorbed root stays
+  the root, and each other absorbed root is recorded as an *alias* of it. A fingerprint, once issued, is
+  never recomputed: an alias only redirects its future occurrences (storm control, recurrence, history
+  all follow the alias).
+* Containers share the buckets through a :class:`TemplateStore`: one read of every bucket a batch touches,
+  then one conditional write per bucket that changed (optimistic concurrency on a version number: the
+  first writer wins, a loser re-reads and applies its templates again). Alias records are written once,
+  conditionally, and never change.
+
+Bounds: a bucket holds at most ``max_patterns`` patterns and ``max_aliases`` aliases; a template with more
+than ``MAX_TOKENS`` tokens or a stack trace (keyed by its frames) is not learned. When a bound is reached
+or the store keeps failing, a line keeps the fingerprint masking gave it: the pure masking path is the
+first step and the fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from operator import eq, itemgetter
+from typing import Any, Protocol, Sequence
+
+from .fingerprint import PLACEHOLDER
+
+Row = tuple  # (fingerprint, template, exception, frames), as fingerprint.fingerprint_rows() gives them
+
+MAX_TOKENS = 64
+_MAX_ITEM_BYTES = 300_000  # a DynamoDB item holds 400 KB; a bucket that would not fit stops learning
+_WRITE_ATTEMPTS = 5
+_ANSWERS_MAX = 8192  # answers remembered per bucket and container
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The learner's constants. The defaults are the ones benchmarks/grouping.py chose most often by
+    leave-one-system-out on Loghub-2.0 (each fold chooses on the other systems; see its README)."""
+
+    evidence: int = 4  # distinct templates a generalised pattern must cover before a position is variable
+    max_diff: int = 1  # static positions in which a template may differ from a pattern and still merge
+    min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
+    max_patterns: int = 500  # per bucket
+    max_aliases: int = 2000  # per bucket
+
+    def __post_init__(self) -> None:
+        if self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1:
+            raise ValueError(f"invalid learner constants: {self}")
+
+
+@dataclass
+class Pattern:
+    tokens: tuple[str, ...]
+    root: str
+    wild: int = field(init=False, compare=False)  # how many of its tokens are <*>
+    _static: Any = field(init=False, compare=False, repr=False)  # (getter of its static positions, their tokens)
+
+    def __post_init__(self) -> None:
+        self.wild = self.tokens.count(PLACEHOLDER)
+        at = [i for i, t in enumerate(self.tokens) if t != PLACEHOLDER]
+        self._static = (itemgetter(*at), itemgetter(*at)(self.tokens)) if self.wild and at else None
+
+    @property
+    def template(self) -> str:
+        return " ".join(self.tokens)
+
+    def matches(self, tokens: tuple[str, ...]) -> bool:
+        """Whether tokens (of this pattern's length) equal it wherever it is static."""
+        if not self.wild:
+            return tokens == self.tokens
+        if self._static is None:
+            return True
+        return bool(self._static[0](tokens) == self._static[1])
+
+
+@dataclass
+class Bucket:
+    """One (scope, length, exception) bucket: its patterns in order of creation and its aliases."""
+
+    patterns: list[Pattern] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # absorbed root -> the root that absorbed it
+    version: int = 0  # 0: not stored yet
+
+    def to_json(self) -> str:
+        return json.dumps({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases},
+                          separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, version: int) -> "Bucket":
+        data = json.loads(text)
+        return cls([Pattern(tuple(t.split(" ")), r) for t, r in data.get("p", [])], dict(data.get("a", {})), version)
+
+    def copy(self) -> "Bucket":
+        return Bucket(list(self.patterns), dict(self.aliases), self.version)  # patterns are never changed in place
+
+
+class TemplateStore(Protocol):
+    """Where the buckets and aliases live, shared by every container (the incidents table in AWS)."""
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(version, JSON) of the stored buckets among ``buckets`` (absent ones are left out)."""
+        ...
+
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+        """Store ``text`` as version + 1 if the stored version is still ``version`` (0: none stored);
+        False when another writer came first."""
+        ...
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        """Record fingerprint -> target unless an alias of fingerprint exists; the alias that holds."""
+        ...
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None: ...
+
+
+class InMemoryTemplateStore:
+    """A store in this process: for the ``opsloop fingerprint`` command, tests and benchmarks. Several
+    learners sharing one instance behave like several containers sharing the table."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], tuple[int, str]] = {}
+        self._aliases: dict[tuple[str, str], str] = {}
+        self.reads = 0
+        self.writes = 0
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
+        self.reads += 1
+        out = {}
+        for b in buckets:
+            hit = self._buckets.get((scope, b))
+            if hit is not None:
+                out[b] = hit
+        return out
+
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+        self.writes += 1
+        current = self._buckets.get((scope, bucket), (0, ""))[0]
+        if current != version:
+            return False
+        self._buckets[(scope, bucket)] = (version + 1, text)
+        return True
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        return self._aliases.setdefault((scope, fingerprint), target)
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None:
+        return self._aliases.get((scope, fingerprint))
+
+
+def tpl_key(scope: str, bucket: str) -> str:
+    return f"TPL#{scope}#{bucket}"
+
+
+def alias_key(scope: str, fingerprint: str) -> str:
+    return f"ALIAS#{scope}#{fingerprint}"
+
+
+class DynamoTemplateStore:
+    """Buckets and aliases in the incidents table, beside the storm-control items:
+
+    * ``TPL#<scope>#<bucket>``: ``patterns`` (the bucket as JSON) and ``version``; written with
+      ``PutItem`` on the condition that the version is still the one read (first writer wins).
+    * ``ALIAS#<scope>#<fingerprint>``: ``target``; written once with ``attribute_not_exists(pk)``.
+
+    Reads of a batch's buckets go in one ``BatchGetItem`` (100 keys a call, unprocessed keys retried).
+    """
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        from .incidents import IncidentStore
+
+        self._db = client
+        self._table = table_name
+        self._calls = IncidentStore(client, table_name)  # its error mapping: Transient / Permanent
+
+    def load(self, scope: str, buckets: Sequence[str]) -> dict[str, tuple[int, str]]:
+        from .errors import TransientError
+
+        out: dict[str, tuple[int, str]] = {}
+        names = {tpl_key(scope, b): b for b in buckets}
+        keys = list(names)
+        for start in range(0, len(keys), 100):
+            pending: list[dict[str, Any]] = [{"pk": {"S": k}} for k in keys[start:start + 100]]
+            for _ in range(_WRITE_ATTEMPTS):
+                r = self._batch_get(pending)
+                for item in r.get("Responses", {}).get(self._table, []):
+                    out[names[item["pk"]["S"]]] = (int(item["version"]["N"]), item["patterns"]["S"])
+                pending = r.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+            else:
+                raise TransientError("DynamoDB BatchGetItem: keys left unprocessed")
+        return out
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        from .errors import PermanentError, TransientError
+        from .incidents import _RETRYABLE
+
+        try:
+            return dict(self._db.batch_get_item(RequestItems={self._table: {"Keys": keys}}))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _RETRYABLE:
+                raise TransientError(f"DynamoDB BatchGetItem: {code}") from exc
+            raise PermanentError(f"DynamoDB BatchGetItem on {self._table}: {code}") from exc
+
+    def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+        item = {"pk": {"S": tpl_key(scope, bucket)}, "patterns": {"S": text}, "version": {"N": str(version + 1)}}
+        try:
+            if version == 0:
+                self._calls._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
+            else:
+                self._calls._call("put_item", Item=item, ConditionExpression="version = :v",
+                                  ExpressionAttributeValues={":v": {"N": str(version)}})
+            return True
+        except Exception as exc:  # noqa: BLE001 - only a failed condition is an answer
+            if self._calls._conditional_failed(exc):
+                return False
+            raise
+
+    def add_alias(self, scope: str, fingerprint: str, target: str) -> str:
+        try:
+            self._calls._call("put_item", Item={"pk": {"S": alias_key(scope, fingerprint)}, "target": {"S": target}},
+                              ConditionExpression="attribute_not_exists(pk)")
+            return target
+        except Exception as exc:  # noqa: BLE001
+            if not self._calls._conditional_failed(exc):
+                raise
+        return self.alias_of(scope, fingerprint) or target
+
+    def alias_of(self, scope: str, fingerprint: str) -> str | None:
+        r = self._calls._call("get_item", Key={"pk": {"S": alias_key(scope, fingerprint)}}, ConsistentRead=True)
+        item = r.get("Item")
+        return item["target"]["S"] if item else None
+
+
+def bucket_of(template: str, exception: str | None) -> str:
+    """The bucket of a template: its number of tokens and its exception class (hashed to bound the key)."""
+    n = template.count(" ") + 1 if template else 0
+    if not exception:
+        return f"{n}#-"
+    exc = hashlib.sha256(exception.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{n}#{exc}"
+
+
+_KEY = itemgetter(0, 1, 2)
+_FRAMES = itemgetter(3)
+
+
+def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
+    for p, t in zip(pattern, tokens):
+        if p != t and p != PLACEHOLDER:
+            return False
+    return True
+
+
+def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int] | None:
+    """Positions where pattern is static and differs from tokens; None when more than limit."""
+    out = []
+    for i, (p, t) in enumerate(zip(pattern, tokens)):
+        if p != t and p != PLACEHOLDER:
+            out.append(i)
+            if len(out) > limit:
+                return None
+    return out
+
+
+def _is_word(token: str) -> bool:
+    """A static token that says something: a letter outside its placeholders ("(command" yes, "<*>)" no)."""
+    return any(c.isalpha() for c in token.replace(PLACEHOLDER, ""))
+
+
+def _resolve(aliases: dict[str, str], fp: str) -> str:
+    """Follow aliases to a root. Two containers may alias two roots to each other at the same moment: a cycle
+    resolves to its smallest fingerprint, the same for every reader."""
+    seen: list[str] = []
+    while fp in aliases and fp not in seen:
+        seen.append(fp)
+        fp = aliases[fp]
+    if fp in seen:
+        return min(seen[seen.index(fp):])
+    return fp
+
+
+def final_fingerprint(store: TemplateStore, scope: str, fingerprint: str, max_steps: int = 32) -> str:
+    """Where a fingerprint leads now: its alias records followed to a root (a cycle: its smallest member)."""
+    chain = [fingerprint]
+    while len(chain) <= max_steps:
+        target = store.alias_of(scope, chain[-1])
+        if target is None:
+            return chain[-1]
+        if target in chain:
+            return min(chain[chain.index(target):])
+        chain.append(target)
+    return chain[-1]
+
+
+class TemplateLearner:
+    """Resolves fingerprinted rows of one scope through the learned patterns (one per container)."""
+
+    def __init__(self, store: TemplateStore, config: LearnerConfig | None = None) -> None:
+        self.store = store
+        self.config = config or LearnerConfig()
+        self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
+        # answers given for each bucket's keys at its cached version: valid while that version is current
+        self._answers: dict[tuple[str, str], dict[tuple[str, str, str | None], tuple[str, str]]] = {}
+
+    def templates_of_roots(self) -> dict[str, str]:
+        """Root fingerprint -> its pattern's template, over the buckets this learner read or wrote last."""
+        return {p.root: p.template for state in self._cache.values() for p in state.patterns}
+
+    def resolve_rows(self, scope: str, rows: Sequence[Row]) -> list[Row]:
+        """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
+        pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
+        that fails leaves the batch on the masked fingerprints (logged), never loses it."""
+        keys = list(map(_KEY, rows))  # (fp, template, exception): one-line rows have no frames
+        traced = any(map(_FRAMES, rows))
+        learnable = {key: bucket_of(key[1], key[2]) for key in dict.fromkeys(keys)
+                     if key[1] and key[1].count(" ") < MAX_TOKENS}  # key -> bucket
+        if traced:  # a trace is keyed by its frames too: never learned
+            for key, row in zip(keys, rows):
+                if row[3]:
+                    learnable.pop(key, None)
+        if not learnable:
+            return list(rows)
+        try:
+            resolved = self._resolve_batch(scope, learnable)
+        except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
+            log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
+            return list(rows)
+        new = {key: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
+        out = list(map(new.get, keys))
+        if traced or len(new) < len(learnable) or len(learnable) < len(set(keys)):
+            out = [row if hit is None or row[3] else hit for row, hit in zip(rows, out)]
+        return out
+
+    def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
+                       ) -> dict[tuple[str, str, str | None], tuple[str, str]]:
+        names = list(dict.fromkeys(learnable.values()))
+        stored = self.store.load(scope, names)
+        by_bucket: dict[str, list[tuple[str, str, str | None]]] = {}
+        for key, b in learnable.items():
+            by_bucket.setdefault(b, []).append(key)
+        out: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        for b in names:
+            state = self._state(scope, b, stored.get(b))
+            known = self._answers.get((scope, b), {}) if self._cache.get((scope, b)) is state else {}
+            mine = by_bucket[b]
+            if known and all(map(known.__contains__, mine)):  # nothing new here since this version: as before
+                out.update(zip(mine, map(known.__getitem__, mine)))
+                continue
+            for _ in range(_WRITE_ATTEMPTS):
+                work = state.copy() if any(k not in known for k in by_bucket[b]) else state
+                answers, changed, absorbed = self._apply(work, by_bucket[b], known)
+                if not changed:
+                    break
+                text = work.to_json()
+                if len(text.encode("utf-8")) > _MAX_ITEM_BYTES:
+                    work = state
+                    answers = self._apply(state, by_bucket[b], known, learn=False)[0]
+                    break
+                if self.store.save(scope, b, state.version, text):
+                    work.version = state.version + 1
+                    known = {}
+                    for old, new in absorbed:
+                        self.store.add_alias(scope, old, new)
+                    break
+                state = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
+                known = {}
+            else:
+                work = state
+                answers = self._apply(state, by_bucket[b], {}, learn=False)[0]
+            if self._cache.get((scope, b)) is not work:
+                self._cache[(scope, b)] = work
+                known = {}
+            if len(known) + len(answers) > _ANSWERS_MAX:
+                known = {}
+            known.update(answers)
+            self._answers[(scope, b)] = known
+            out.update(answers)
+        return out
+
+    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> Bucket:
+        """The bucket as stored: the cached copy while its version is current, else parsed anew."""
+        cached = self._cache.get((scope, bucket))
+        if stored is None:
+            return cached if cached is not None and cached.version == 0 else Bucket()
+        if cached is not None and cached.version == stored[0]:
+            return cached
+        return Bucket.from_json(stored[1], stored[0])
+
+    def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]],
+               known: dict[tuple[str, str, str | None], tuple[str, str]], learn: bool = True
+               ) -> tuple[dict[tuple[str, str, str | None], tuple[str, str]], bool, list[tuple[str, str]]]:
+        """Resolve keys against state, learning into it first (in order), so that every line of a batch gets
+        what the batch taught: (answers, state changed, new aliases). ``known`` holds answers given at this
+        state's version; while nothing changes they stand, and a key in it is never learned again."""
+        answers: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        changed = False
+        absorbed: list[tuple[str, str]] = []
+        split = {key: tuple(key[1].split(" ")) for key in keys if key not in known}
+        if learn:
+            for key, tokens in split.items():
+                if not any(p.matches(tokens) for p in state.patterns):
+                    hit, gone = self._learn(state, tokens, key[0])
+                    changed |= hit is not None
+                    absorbed += gone
+        for key in keys:
+            if not changed and key in known:
+                answers[key] = known[key]
+                continue
+            tokens = split.get(key) or tuple(key[1].split(" "))
+            hit = next((p for p in state.patterns if p.matches(tokens)), None)
+            if hit is None:
+                answers[key] = (_resolve(state.aliases, key[0]), key[1])
+            else:
+                answers[key] = (_resolve(state.aliases, hit.root), hit.template)
+        return answers, changed, absorbed
+
+    def _learn(self, state: Bucket, tokens: tuple[str, ...], fp: str) -> tuple[Pattern | None, list[tuple[str, str]]]:
+        """The pattern tokens now belong to (a generalised one or a new one), and the aliases that made."""
+        cfg = self.config
+        best: tuple[int, int, int] | None = None  # (differences, -covered, index)
+        best_gen: tuple[str, ...] = ()
+        best_cover: list[int] = []
+        floor = len(tokens) - cfg.max_diff
+        for i, p in enumerate(state.patterns):
+            if sum(map(eq, p.tokens, tokens)) + p.wild < floor:
+                continue  # equal or wild in too few positions: more than max_diff differences
+            d = _diff(p.tokens, tokens, cfg.max_diff)
+            if not d:
+                continue
+            gen = tuple(PLACEHOLDER if k in d else tok for k, tok in enumerate(p.tokens))
+            if sum(map(_is_word, gen)) < cfg.min_static:
+                continue
+            cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
+            if len(cover) + 1 < cfg.evidence:
+                continue
+            rank = (len(d), -len(cover), i)
+            if best is None or rank < best:
+                best, best_gen, best_cover = rank, gen, cover
+        if best is not None and len(state.aliases) + len(best_cover) - 1 <= cfg.max_aliases:
+            keep = state.patterns[best_cover[0]]  # the oldest covered pattern keeps its root
+            gone = [(state.patterns[j].root, keep.root) for j in best_cover[1:]]
+            for old, new in gone:
+                state.aliases[old] = new
+            merged = Pattern(best_gen, keep.root)
+            covered = set(best_cover)
+            state.patterns = [merged if j == best_cover[0] else q for j, q in enumerate(state.patterns)
+                              if j not in covered or j == best_cover[0]]
+            return merged, gone
+        if len(state.patterns) >= cfg.max_patterns:
+            return None, []
+        fresh = Pattern(tokens, fp)
+        state.patterns.append(fresh)
+        return fresh, []
+
+
+__all__ = ["Bucket", "DynamoTemplateStore", "InMemoryTemplateStore", "LearnerConfig", "Pattern", "TemplateLearner",
+           "TemplateStore", "alias_key", "bucket_of", "final_fingerprint", "tpl_key"]

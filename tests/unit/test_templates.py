@@ -1,0 +1,211 @@
+"""The template learner: positions that vary in a log source become one incident, without rewriting history."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from opsloop.fingerprint import fingerprint, fingerprint_rows, run_cli
+from opsloop.templates import (
+    Bucket,
+    DynamoTemplateStore,
+    InMemoryTemplateStore,
+    LearnerConfig,
+    TemplateLearner,
+    final_fingerprint,
+)
+
+from ..functions.helpers import create_table
+
+SERVICES = ["orders", "payments", "billing", "search", "checkout", "catalog", "shipping", "invoices"]
+
+
+def consumer(name: str) -> str:
+    return f"consumer {name} lost its connection to the broker"
+
+
+def keys(learner: TemplateLearner, lines: list[str], scope: str = "svc") -> list[str]:
+    return [row[0] for row in learner.resolve_rows(scope, fingerprint_rows(lines))]
+
+
+def test_masking_alone_keeps_unseen_names_apart() -> None:
+    # the problem the learner solves: a process name without digits is a static word to masking
+    assert len({fingerprint(consumer(s)).fingerprint for s in SERVICES}) == len(SERVICES)
+
+
+def test_a_position_seen_with_enough_distinct_values_becomes_one_incident_keyed_by_the_first_fingerprint() -> None:
+    learner = TemplateLearner(InMemoryTemplateStore())
+    got = keys(learner, [consumer(s) for s in SERVICES])
+    assert len(set(got)) == 1
+    assert got[0] == fingerprint(consumer("orders")).fingerprint  # the first issued key stays the key
+    (row,) = learner.resolve_rows("svc", fingerprint_rows([consumer("a-brand-new-one")]))
+    assert row[0] == got[0] and row[1] == "consumer <*> lost its connection to the broker"
+
+
+def test_two_errors_that_differ_in_one_word_stay_apart() -> None:
+    learner = TemplateLearner(InMemoryTemplateStore())
+    lines = ["connection refused by the upstream payment gateway", "connection reset by the upstream payment gateway"]
+    assert len(set(keys(learner, lines * 5))) == 2
+
+
+def test_a_merge_never_changes_an_issued_key_it_adds_aliases_every_reader_follows() -> None:
+    store = InMemoryTemplateStore()
+    learner = TemplateLearner(store)
+    early = keys(learner, [consumer("orders")]) + keys(learner, [consumer("payments")]) + keys(learner, [consumer("billing")])
+    assert len(set(early)) == 3  # evidence 4: three values are not yet a variable
+    later = keys(learner, [consumer("search"), consumer("payments")])
+    assert later == [early[0], early[0]]  # the merge keeps the oldest root; payments now follows it
+    assert store.alias_of("svc", early[1]) == early[0] and store.alias_of("svc", early[2]) == early[0]
+    assert {final_fingerprint(store, "svc", k) for k in early} == {early[0]}
+    assert store.alias_of("svc", early[0]) is None
+
+
+def test_containers_share_what_one_of_them_learned() -> None:
+    store = InMemoryTemplateStore()
+    a, b = TemplateLearner(store), TemplateLearner(store)
+    root = keys(a, [consumer(s) for s in SERVICES[:4]])[0]
+    assert keys(b, [consumer("never-seen-by-b"), consumer("orders")]) == [root, root]
+
+
+def test_a_container_that_loses_the_write_race_reads_again_and_loses_nothing() -> None:
+    class RacingStore(InMemoryTemplateStore):
+        """Another container writes the bucket between this one's read and its write, once."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.raced = False
+
+        def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+            if not self.raced:
+                self.raced = True
+                TemplateLearner(InMemoryTemplateStoreView(self)).resolve_rows(scope, fingerprint_rows([consumer("extra")]))
+            return super().save(scope, bucket, version, text)
+
+    class InMemoryTemplateStoreView(InMemoryTemplateStore):
+        def __init__(self, inner: InMemoryTemplateStore) -> None:
+            self.inner = inner
+
+        def load(self, scope: str, buckets: Any) -> dict[str, tuple[int, str]]:
+            return InMemoryTemplateStore.load(self.inner, scope, buckets)
+
+        def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
+            return InMemoryTemplateStore.save(self.inner, scope, bucket, version, text)
+
+    store = RacingStore()
+    learner = TemplateLearner(store)
+    keys(learner, [consumer("orders")])
+    stored = store.load("svc", [next(iter({k[1] for k in store._buckets}))])
+    (bucket,) = (Bucket.from_json(text, version) for version, text in stored.values())
+    assert sorted(p.template for p in bucket.patterns) == sorted([consumer("extra"), consumer("orders")])
+    assert bucket.version == 2
+
+
+def test_traces_and_a_failing_store_keep_the_masked_fingerprint() -> None:
+    trace = ('Traceback (most recent call last):\n  File "/var/task/app.py", line 3, in handler\n'
+             "    run()\nValueError: bad input for orders")
+    rows = fingerprint_rows([trace] * 8)
+
+    class Down(InMemoryTemplateStore):
+        def load(self, scope: str, buckets: Any) -> dict[str, tuple[int, str]]:
+            raise ConnectionError("store unreachable")
+
+    assert TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows) == rows
+    plain = fingerprint_rows([consumer(s) for s in SERVICES])
+    assert TemplateLearner(Down()).resolve_rows("svc", plain) == plain
+
+
+def test_bad_constants_are_refused() -> None:
+    with pytest.raises(ValueError, match="learner constants"):
+        LearnerConfig(evidence=1)
+
+
+def test_command_prints_the_final_resolved_fingerprint_of_every_line() -> None:
+    lines = [consumer(s) + "\n" for s in SERVICES] + ["disk full on /dev/sda1\n"]
+    out = io.StringIO()
+    assert run_cli(lines, out) == 0
+    rows = [json.loads(r) for r in out.getvalue().splitlines()]
+    assert len(rows) == len(lines) and all(set(r) == {"fingerprint", "template"} for r in rows)
+    assert len({r["fingerprint"] for r in rows[:-1]}) == 1  # the first three too: they resolve through aliases
+    assert rows[0]["template"] == "consumer <*> lost its connection to the broker"
+    assert rows[-1]["fingerprint"] != rows[0]["fingerprint"]
+    masked = io.StringIO()
+    run_cli(lines, masked, learn=False)
+    assert len({json.loads(r)["fingerprint"] for r in masked.getvalue().splitlines()}) == len(lines)
+
+
+@pytest.fixture()
+def table() -> Any:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        yield ddb, create_table(ddb)
+
+
+def test_the_incidents_table_holds_buckets_and_aliases_with_first_writer_wins(table: Any) -> None:
+    ddb, name = table
+    store = DynamoTemplateStore(ddb, name)
+    a, b = TemplateLearner(store), TemplateLearner(DynamoTemplateStore(ddb, name))
+    issued = keys(a, [consumer(s) for s in SERVICES[:3]]) + keys(b, [consumer(s) for s in SERVICES[3:]])
+    assert len(set(issued[3:])) == 1 and issued[3] == issued[0]
+    assert final_fingerprint(store, "svc", issued[1]) == issued[0]
+    assert store.add_alias("svc", issued[1], "something-else") == issued[0]  # an alias never changes
+    ((version, text),) = store.load("svc", ["8#-"]).values()
+    assert version == 2
+    assert store.save("svc", "8#-", 0, Bucket().to_json()) is False  # lost the race: it exists
+    assert store.save("svc", "8#-", 1, Bucket().to_json()) is False  # lost the race: a newer version
+    assert Bucket.from_json(text, version).patterns[0].template == "consumer <*> lost its connection to the broker"
+    items = {i["pk"]["S"].split("#")[0] for i in ddb.scan(TableName=name)["Items"]}
+    assert items == {"TPL", "ALIAS"}
+
+
+def test_many_buckets_in_one_batch_are_read_in_chunks(table: Any) -> None:
+    ddb, name = table
+    store = DynamoTemplateStore(ddb, name)
+    # one bucket per exception class: 130 of them, more than one BatchGetItem call reads
+    names = [f"{a}{b}Error" for a in "ABCDEFGHIJ" for b in "abcdefghijklm"]
+    lines = [f"{name} raised by the worker pool" for name in names]
+    first = keys(TemplateLearner(store), lines)
+    again = keys(TemplateLearner(store), lines)
+    assert first == again == [fingerprint(line).fingerprint for line in lines]
+    stored = {i["pk"]["S"] for i in ddb.scan(TableName=name)["Items"]}
+    assert len(stored) == 130 and all(k.startswith("TPL#svc#6#") for k in stored)
+
+
+@pytest.mark.parametrize("learn, incidents", [(True, 1), (False, len(SERVICES))])
+def test_intake_opens_one_incident_for_an_error_whose_process_name_varies(table: Any, learn: bool, incidents: int) -> None:
+    from opsloop.config import load_settings
+    from opsloop.incidents import IncidentStore
+    from opsloop.intake import Intake
+    from opsloop.local.runner import encode_subscription
+
+    ddb, name = table
+    events = boto3.client("events", region_name="us-east-1")
+    learner = TemplateLearner(DynamoTemplateStore(ddb, name)) if learn else None
+    intake = Intake(load_settings({}), IncidentStore(ddb, name), events, clock=lambda: 1_790_000_000.0,
+                    templates=learner)
+    data = encode_subscription("/ecs/orders-api", [consumer(s) for s in SERVICES] * 3)["awslogs"]["data"]
+    result = intake.handle_subscription(data)
+    assert len(result.opened) == incidents
+    assert sum(result.counted.values()) == 3 * len(SERVICES)  # nothing lost, every line counted once
+
+
+def test_two_roots_aliased_to_each_other_at_once_resolve_to_the_same_key_for_every_reader() -> None:
+    store = InMemoryTemplateStore()
+    assert store.add_alias("svc", "bbbb", "aaaa") == "aaaa"
+    assert store.add_alias("svc", "aaaa", "bbbb") == "bbbb"  # another container, the same moment
+    assert final_fingerprint(store, "svc", "aaaa") == final_fingerprint(store, "svc", "bbbb") == "aaaa"
+    state = Bucket(aliases={"bbbb": "aaaa", "aaaa": "bbbb"})
+    learner = TemplateLearner(store)
+    assert learner._apply(state, [("bbbb", "x y z", None)], {}, learn=False)[0][("bbbb", "x y z", None)][0] == "aaaa"
+
+
+def test_long_templates_and_empty_lines_are_not_learned() -> None:
+    long_line = " ".join(f"w{chr(97 + i % 26)}x" for i in range(80))
+    rows = fingerprint_rows([long_line, "", consumer("orders")] * 4)
+    out = TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows)
+    assert out[0] == rows[0] and out[1] == rows[1]
+    assert out[2][0] == rows[2][0]
