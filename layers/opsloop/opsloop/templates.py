@@ -212,18 +212,10 @@ class DynamoTemplateStore:
         return out
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
+        from .aws_errors import aws_call
 
-        from .errors import PermanentError, TransientError
-        from .incidents import _RETRYABLE
-
-        try:
-            return dict(self._db.batch_get_item(RequestItems={self._table: {"Keys": keys}}))
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in _RETRYABLE:
-                raise TransientError(f"DynamoDB BatchGetItem: {code}") from exc
-            raise PermanentError(f"DynamoDB BatchGetItem on {self._table}: {code}") from exc
+        return dict(aws_call(f"DynamoDB BatchGetItem on {self._table}", self._db.batch_get_item,
+                             RequestItems={self._table: {"Keys": keys}}))
 
     def save(self, scope: str, bucket: str, version: int, text: str) -> bool:
         item = {"pk": {"S": tpl_key(scope, bucket)}, "patterns": {"S": text}, "version": {"N": str(version + 1)}}
