@@ -273,3 +273,24 @@ def test_report_kind_is_also_read_from_the_stored_metadata(runtime):
         {"kind": "report", "fingerprint": "fp-db-conn"})])])
     result = analyst(c).analyze(incident(), CLASSIFICATION)
     assert result.sources[0].kind == "report" and result.answered_from_history is True
+
+
+def test_agent_is_given_the_same_knowledge_query_as_the_retrieve_path(runtime):
+    # GIVEN an incident whose log line carries occurrence values (ids, numbers)
+    from opsloop.retrieval.query import build_query
+
+    c, stubber = runtime
+    seen = {}
+    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
+                           lambda params, **_: seen.update(params))
+    expect_invoke(stubber, [chunk(ANSWER)])
+    inc = incident()
+    # WHEN the agent is asked to analyse it
+    analyst(c).analyze(inc, CLASSIFICATION)
+    # THEN the data block carries build_query's text, and the instructions tell the agent to search with it
+    text = seen["inputText"]
+    opening = text.rindex("<incident_data>")
+    data = json.loads(text[opening + len("<incident_data>"):text.index("</incident_data>")])
+    query = build_query(inc).text
+    assert query and data["knowledge_search_query"] == query
+    assert "knowledge_search_query" in text[:opening]

@@ -210,3 +210,22 @@ def test_default_query_builder_sends_plain_words_without_occurrence_values(clien
     analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
     assert len(seen) == 2 and seen[0] == seen[1]
     assert "OperationalError" in seen[0] and len(seen[0]) <= 1000
+
+
+def test_retrieve_sends_exactly_the_query_the_local_retriever_uses(clients):
+    # GIVEN an incident (exception, template with a placeholder, values in the message)
+    from opsloop.retrieval.query import build_query
+
+    agent_runtime, runtime, retrieve_stub, converse_stub = clients
+    query = build_query(INCIDENT).text
+    exact = {"knowledgeBaseId": KB_ID, "retrievalQuery": {"text": query},
+             "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 5, "filter": ANY}}}
+    # THEN both Retrieve calls (history by fingerprint, then general) carry build_query's text, byte for byte
+    retrieve_stub.add_response("retrieve", {"retrievalResults": []}, exact)
+    retrieve_stub.add_response("retrieve", {"retrievalResults": []},
+                               {**exact, "retrievalConfiguration": {"vectorSearchConfiguration":
+                                                                    {"numberOfResults": 5}}})
+    converse_stub.add_response("converse", converse_response("{}"))
+    # WHEN the KB analyst analyses it
+    analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
+    assert "OperationalError" in query and "<*>" not in query

@@ -188,8 +188,12 @@ class BedrockAgentAnalyst:
         self.reports_prefix = reports_prefix
 
     def analyze(self, incident: Incident, classification: Classification) -> Analysis:
+        from ..retrieval.query import build_query  # lazy: only this analyst needs it
+
+        # The agent runs its own knowledge base search; give it the query the Retrieve path sends.
         prompt = analysis_prompt(incident, classification, self.language, self.max_input_tokens,
-                                 max_output_tokens=self.max_output_tokens)
+                                 max_output_tokens=self.max_output_tokens,
+                                 search_query=build_query(incident).text)
         started = time.monotonic()
         response = call("invoke_agent", self.client.invoke_agent, agentId=self.agent_id,
                         agentAliasId=self.agent_alias_id, sessionId=session_id_for(incident.incident_id),
