@@ -473,13 +473,15 @@ def _write_execution(out: Path, result: RunResult, extra: dict[str, Any]) -> Non
 
 
 def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any]) -> None:
+    from ..summarize_local import cut_at_word
+
     a = result.analysis or {}
     say("")
     say(f"{result.status}: incident {result.incident_id} in {extra.get('wall_seconds')} s")
     if a:
         src = ", ".join(str(s.get("doc_id")) for s in a.get("sources", [])[:3]) or "none"
         hist = " (answered from history)" if a.get("answered_from_history") else ""
-        say(f"  root cause: {str(a.get('root_cause', ''))[:160]}")
+        say(f"  root cause: {cut_at_word(a.get('root_cause', ''), 160)}")
         say(f"  sources{hist}: {src}")
         b = a.get("budget") or {}
         tokens = (f"{b.get('input_tokens', 0)}/{b.get('max_input_tokens', 0)} input, "
@@ -492,7 +494,7 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
     if extra.get("stored"):
         say(f"  report: {extra['stored'].get('uri')}")
     if extra.get("error"):
-        say(f"  error: {extra['error']}: {extra.get('cause', '')[:300]}")
+        say(f"  error: {extra['error']}: {cut_at_word(extra.get('cause', ''), 300)}")
     say(f"  out dir: {result.out} (execution.json, slack/, confluence/, knowledge/)")
     if result.status == "SUCCEEDED" and not a.get("answered_from_history"):
         say("  Run the same command again: the next occurrence is answered from this incident's report.")
