@@ -234,6 +234,7 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
                 result = RunResult(None, "NO_INCIDENT", [], None, {}, out)
                 _write_execution(out, result, {"note": "the event opened no new incident"})
                 aws.save_state(out)
+                _write_preview(out, slack, say)
                 return result
             results: list[tuple[RunResult, dict[str, Any]]] = []
             for input_ in inputs:  # every incident the event opened goes through its own lifecycle
@@ -244,6 +245,7 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
                 extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
             _write_execution(out, first, extra)
             aws.save_state(out)
+            _write_preview(out, slack, say)
             for r, x in results:
                 _summary(say, r, x)
             return first if all(r.status == "SUCCEEDED" for r, _ in results) else \
@@ -472,6 +474,15 @@ def _write_execution(out: Path, result: RunResult, extra: dict[str, Any]) -> Non
     (out / "execution.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
+def _write_preview(out: Path, slack: Any, say: Callable[[str], None]) -> None:
+    """preview.html from this run's recorded Slack calls and the latest Confluence page."""
+    from . import preview
+
+    replies = [m for m in slack.messages() if m.get("thread_ts") and m.get("thread_ts") != m.get("ts")
+               and not m.get("bot_id")]
+    preview.write(out, replies=replies)
+
+
 def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any]) -> None:
     from ..summarize_local import cut_at_word
 
@@ -495,7 +506,7 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
         say(f"  report: {extra['stored'].get('uri')}")
     if extra.get("error"):
         say(f"  error: {extra['error']}: {cut_at_word(extra.get('cause', ''), 300)}")
-    say(f"  out dir: {result.out} (execution.json, slack/, confluence/, knowledge/)")
+    say(f"  out dir: {result.out} (execution.json, preview.html, slack/, confluence/, knowledge/)")
     if result.status == "SUCCEEDED" and not a.get("answered_from_history"):
         say("  Run the same command again: the next occurrence is answered from this incident's report.")
 
