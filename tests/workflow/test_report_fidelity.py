@@ -71,3 +71,22 @@ def test_counts_agree_in_the_report_the_metadata_and_the_confluence_page(recurre
     assert second_id in body and recurrence["first"]["incident_id"] in body
     # No other number of occurrences appears unlabelled anywhere on the page.
     assert set(re.findall(r"(\d+) occurrence\(s\)", body)) == {str(this)}
+
+
+def test_the_recurrence_reports_its_cost_from_what_it_measured(recurrence: dict) -> None:
+    execution = recurrence["second"]
+    cost = execution["cost"]
+    rows = {r["item"]: r for r in cost["rows"]}
+    assert cost["region"] == "us-east-1" and cost["currency"] == "USD"
+    assert rows["Step Functions state transitions"]["quantity"] == len(execution["states"])
+    lambda_rows = [r for name, r in rows.items() if name.startswith("Lambda ") and name != "Lambda requests"]
+    assert {r["item"].split()[1] for r in lambda_rows} >= {"IntakeFunction", "AnalyzeFunction", "SummarizeFunction"}
+    assert all(r["quantity"] > 0 and "(512 MB)" in r["item"] for r in lambda_rows)  # template.yaml's Globals
+    assert rows["Lambda requests"]["quantity"] >= len(lambda_rows)
+    assert rows["DynamoDB write request units"]["quantity"] > 0 and rows["EventBridge events"]["quantity"] == 1
+    assert rows["S3 PUT/COPY/POST/LIST requests"]["quantity"] >= 1  # the stored report
+    assert rows["Model input tokens (amazon.nova-pro-v1:0)"]["quantity"] == 0  # the local analyst uses no model
+    assert "no model" in rows["Model input tokens (amazon.nova-pro-v1:0)"]["note"]
+    assert cost["total_usd"] == sum(r["cost_usd"] for r in cost["rows"]) > 0
+    line = next(x for x in recurrence["lines"] if x.strip().startswith("cost: $"))
+    assert f"${cost['total_usd']:.6f}" in line and "us-east-1" in line

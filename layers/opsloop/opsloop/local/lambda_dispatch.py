@@ -15,11 +15,18 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, TextIO
 
 _lock = threading.Lock()
+_active = threading.local()
+
+
+def in_function() -> bool:
+    """True while a handler runs in this thread (so what it calls can be told from the runner's own calls)."""
+    return getattr(_active, "depth", 0) > 0
 
 
 class Dispatcher:
@@ -32,6 +39,7 @@ class Dispatcher:
         self.on_invoke = on_invoke
         self._modules: dict[str, ModuleType] = {}
         self._original: Any = None
+        self.invocations: list[tuple[str, float]] = []  # (function name, measured duration in ms), in order
 
     def module(self, directory: str) -> ModuleType:
         with _lock:
@@ -55,8 +63,15 @@ class Dispatcher:
         if self.on_invoke:
             self.on_invoke(name, payload)
         redirect = contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext()
-        with redirect:
-            return self.module(directory).handler(payload, None)
+        module = self.module(directory)  # importing is the cold start, not the invocation's duration
+        _active.depth = getattr(_active, "depth", 0) + 1
+        began = time.perf_counter()
+        try:
+            with redirect:
+                return module.handler(payload, None)
+        finally:
+            self.invocations.append((name, (time.perf_counter() - began) * 1000))
+            _active.depth -= 1
 
     def install(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend

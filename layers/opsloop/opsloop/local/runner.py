@@ -104,6 +104,11 @@ def load_thread(path: Path) -> list[dict[str, str]]:
 
 def _template_resources(root: Path) -> dict[str, Any]:
     """template.yaml's resources, for building moto resources with the deployed key schema and rule."""
+    return _template(root).get("Resources") or {}
+
+
+def _template(root: Path) -> dict[str, Any]:
+    """template.yaml as data (intrinsic functions kept as plain values)."""
     path = root / "template.yaml"
     if not path.is_file():
         return {}
@@ -121,7 +126,7 @@ def _template_resources(root: Path) -> dict[str, Any]:
 
     Loader.add_multi_constructor("!", any_tag)
     doc = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    return (doc or {}).get("Resources") or {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _asl(root: Path, substitutions: dict[str, str]) -> str:
@@ -219,7 +224,9 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # the interpreter logs every Fail state as an error
     wiring.reset()
     dispatcher = Dispatcher(root / "functions", FUNCTIONS, log=log)
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+    usage = _metered(root)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}), \
+            _count_calls(usage):
         dispatcher.install()
         try:
             aws = _Aws(boto3, root)
@@ -241,6 +248,7 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
                 results.append(_execute(aws, input_, thread, opts, say, slack, dispatcher, signing_secret,
                                         interaction_body, sign_request, started, out))
             first, extra = results[0]
+            extra["cost"] = _cost(usage, dispatcher, results)
             if len(results) > 1:
                 extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
             _write_execution(out, first, extra)
@@ -252,6 +260,73 @@ def _run_in_moto(root: Path, out: Path, event: dict[str, Any], thread: list[dict
                 next(r for r, _ in results if r.status != "SUCCEEDED")
         finally:
             dispatcher.uninstall()
+
+
+def _metered(root: Path) -> Any:
+    """A cost meter knowing each function's memory and architecture as template.yaml deploys them."""
+    from ..cost import Usage
+
+    doc = _template(root)
+    glob = ((doc.get("Globals") or {}).get("Function") or {})
+    usage = Usage()
+    arch = glob.get("Architectures") or ["x86_64"]
+    usage.architecture = str(arch[0]) if isinstance(arch, list) and arch else "x86_64"
+    for logical in FUNCTIONS:
+        props = ((doc.get("Resources") or {}).get(logical) or {}).get("Properties") or {}
+        try:
+            usage.memory_mb[logical] = int(props.get("MemorySize") or glob.get("MemorySize") or 128)
+        except (TypeError, ValueError):  # an intrinsic function: Lambda's default
+            usage.memory_mb[logical] = 128
+    usage.model_id = os.environ.get("OPSLOOP_MODEL_ID", "")
+    return usage
+
+
+class _count_calls:
+    """Counts every AWS API call a handler makes (not the runner's own set-up and polling)."""
+
+    def __init__(self, usage: Any) -> None:
+        self.usage = usage
+
+    def __enter__(self) -> None:
+        import botocore.client
+
+        from .lambda_dispatch import in_function
+
+        self._original = original = botocore.client.BaseClient._make_api_call
+        usage = self.usage
+
+        def counted(client: Any, operation_name: str, api_params: Any) -> Any:
+            if in_function():
+                usage.count_call(client.meta.service_model.service_name, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: Any) -> None:
+        import botocore.client
+
+        botocore.client.BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
+
+def _cost(usage: Any, dispatcher: Any, results: list[tuple[RunResult, dict[str, Any]]]) -> dict[str, Any]:
+    from ..cost import price
+
+    usage.invocations = list(dispatcher.invocations)
+    usage.transitions = sum(len(r.states) for r, _ in results)
+    engines = set()
+    for r, _ in results:
+        a = r.analysis or {}
+        b = a.get("budget") or {}
+        usage.input_tokens += int(b.get("input_tokens") or 0)
+        usage.output_tokens += int(b.get("output_tokens") or 0)
+        engines.add(str(a.get("engine") or "?"))
+    if all(e.startswith("local") for e in engines) and os.environ.get("OPSLOOP_SUMMARIZER") == "local":
+        usage.token_note = ("0: the local analyst and summarizer call no model; a Bedrock run counts the "
+                            "model's own token usage")
+    table = price(usage)
+    table["incidents"] = len(results)
+    table["transitions_by_incident"] = {r.incident_id: len(r.states) for r, _ in results}
+    return table
 
 
 def _execute(aws: "_Aws", input_: dict[str, Any], thread: list[dict[str, str]], opts: RunOptions,
@@ -499,6 +574,16 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
                   f"{b.get('output_tokens', 0)}/{b.get('max_output_tokens', 0)} output tokens"
                   if b.get("max_input_tokens") else "no model tokens")
         say(f"  analysis budget: {a.get('engine', '?')}, {b.get('elapsed_ms', 0)} ms, {tokens}")
+    cost = extra.get("cost")
+    if cost:
+        n = cost.get("incidents", 1)
+        calls = cost.get("calls", {})
+        by = {svc: sum(v for k, v in calls.items() if k.startswith(svc + ".")) for svc in ("dynamodb", "events", "s3")}
+        tokens = sum(r["quantity"] for r in cost["rows"] if r["item"].startswith("Model "))
+        say(f"  cost: ${cost['total_usd']:.6f} for {n} incident(s) ({cost['region']} list prices of "
+            f"{cost['prices_as_of']}): {sum(cost['transitions_by_incident'].values())} state transitions, "
+            f"{cost['lambda_gb_seconds']:.3f} Lambda GB-s, {by['dynamodb']} DynamoDB, {by['events']} EventBridge, "
+            f"{by['s3']} S3 request(s), {tokens:g} model tokens")
     if extra.get("page"):
         say(f"  Confluence page {extra['page'].get('page_id')} "
             f"({'created' if extra['page'].get('created') else 'updated'})")
