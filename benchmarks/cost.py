@@ -35,7 +35,17 @@ def _quiet(_: str) -> None:
     return None
 
 
+REAL_STDOUT = sys.stdout
+
+
 def _scenario(name: str, work: Path) -> dict:
+    try:
+        return _measure(name, work)
+    finally:  # handlers' stdout is redirected to the run's log from moto's threads: take the terminal back
+        sys.stdout = REAL_STDOUT
+
+
+def _measure(name: str, work: Path) -> dict:
     out = work / name
     if name == "recurrence":
         run(RunOptions(out=out), say=_quiet)
@@ -59,6 +69,9 @@ def _scenario(name: str, work: Path) -> dict:
 
 
 def main() -> None:
+    import logging
+
+    logging.raiseExceptions = False  # a handler's logger may outlive the log file of the run that made it
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="opsloop-cost-") as tmp:
         costs = {name: _scenario(name, Path(tmp)) for name in ("one incident", "storm", "recurrence")}
