@@ -4,6 +4,8 @@ every call without the token, and refuses what Slack refuses."""
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -43,8 +45,10 @@ def test_the_whole_notifier_conversation_works_and_is_recorded(stand_in: SlackSt
     notifier.mark_resolved(posted, INCIDENT, CLASSIFICATION, ANALYSIS, "U1", "https://acme.atlassian.net/wiki/x/1")
     thread = notifier.fetch_thread(posted)
 
-    assert posted.channel == CHANNEL and posted.ts == "1790000000.000100"
-    assert posted.permalink.endswith(f"/archives/{CHANNEL}/p1790000000000100")
+    # Slack's ts: wall-clock seconds.micros (six digits), so the thread's times are real times.
+    assert posted.channel == CHANNEL and re.fullmatch(r"\d{10}\.\d{6}", posted.ts)
+    assert abs(float(posted.ts) - time.time()) < 60
+    assert posted.permalink.endswith(f"/archives/{CHANNEL}/p{posted.ts.replace('.', '')}")
     assert float(reply_ts) > float(posted.ts)
     assert [(m.user, m.text) for m in thread] == [
         ("U0OPSLOOP", "Resolved by U1: Timeout &lt;∗&gt; in orders-api — Upstream is slow."),
@@ -143,3 +147,16 @@ def test_unknown_methods_are_refused(stand_in: SlackStandIn) -> None:
     with pytest.raises(SlackApiError) as err:
         WebClient(token=TOKEN, base_url=stand_in.base_url).api_call("admin.users.list")
     assert err.value.response["error"] == "unknown_method"
+
+
+def test_message_ts_are_wall_clock_and_strictly_increasing(stand_in: SlackStandIn) -> None:
+    client = make_client(TOKEN, base_url=stand_in.base_url)
+    before = time.time()
+    parent = client.chat_postMessage(channel=CHANNEL, text="incident")["ts"]
+    stamps = stand_in.seed_thread(CHANNEL, parent, [{"user": "U1", "text": f"n{i}"} for i in range(50)])
+    after = time.time()
+    values = [parent, *stamps]
+    assert all(re.fullmatch(r"\d{10}\.\d{6}", ts) for ts in values)
+    assert [float(v) for v in values] == sorted(float(v) for v in values)
+    assert len(set(values)) == len(values)  # even 50 in the same microsecond range are distinct
+    assert before - 1 <= float(parent) and float(values[-1]) <= after + 1

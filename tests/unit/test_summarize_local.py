@@ -135,3 +135,28 @@ def test_the_title_names_the_exception_once() -> None:
                         template="java.sql.SQLTransientConnectionException: <*> - Connection is not available")
     report = ExtractiveSummarizer().summarize(incident, CLASSIFICATION, ANALYSIS, [], "U02", None)
     assert report.title == "[ingest-worker] SQLTransientConnectionException: <*> - Connection is not available"
+
+
+def test_terminal_lines_are_cut_at_a_word_with_an_ellipsis() -> None:
+    from opsloop.summarize_local import cut_at_word
+
+    text = "the reporting job runs against the writer instance and exhausts max_connections"
+    cut = cut_at_word(text, 40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    assert text.startswith(cut[:-1]) and text[len(cut) - 1] == " "  # the cut falls on a space
+    assert cut_at_word(text, 200) == text
+    assert cut_at_word("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_a_merged_timeline_keeps_one_last_seen_and_orders_by_time() -> None:
+    from opsloop.models import TimelineEntry
+    from opsloop.summarize_local import merge_timeline
+
+    first = [TimelineEntry("2026-09-21T14:00:00Z", "Error first seen"), TimelineEntry("2026-09-21T14:05:00Z", "U1: hi"),
+             TimelineEntry("2026-09-21T14:02:00Z", "Error last seen")]
+    second = [TimelineEntry("2026-09-22T10:00:00Z", "Error first seen"), TimelineEntry("2026-09-22T10:03:00Z", "Error last seen"),
+              TimelineEntry("2026-09-21T14:05:00Z", "U1: hi")]
+    merged = merge_timeline(first, second)
+    assert [(e.at, e.text) for e in merged] == [
+        ("2026-09-21T14:00:00Z", "Error first seen"), ("2026-09-21T14:05:00Z", "U1: hi"),
+        ("2026-09-22T10:00:00Z", "Error first seen"), ("2026-09-22T10:03:00Z", "Error last seen")]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from .classify import classify
-from .errors import InputError
+from .errors import InputError, TransientError
 from .incidents import IncidentStore, iso
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, ReportArchive, Summarizer,
@@ -71,7 +71,9 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
     item = store.get_incident(incident.incident_id) or {}
     message = _slack_ref(item)
     if message is None:
-        raise InputError(f"incident {incident.incident_id} has no Slack message to remind in")
+        # The first wait can time out while its notify call is still posting (a short reminder, a slow
+        # Slack): the message is about to exist, so this is worth a retry, not a failed incident.
+        raise TransientError(f"incident {incident.incident_id} has no Slack message to remind in yet")
     if item.get("wait_action") != "remind":
         who = " ".join(f"<@{u}>" for u in allowed_resolvers[:10]) or "Anyone in this channel"
         notifier.post_in_thread(message, f":alarm_clock: This incident is still open. {who}: when it is fixed, "

@@ -161,7 +161,7 @@ class Report(Model):
     severity: str
     first_seen: str
     last_seen: str
-    occurrences: int
+    occurrences: int  # the fingerprint's total across every incident the report covers
     symptoms: str
     impact: str
     root_cause: str
@@ -175,3 +175,4 @@ class Report(Model):
     exception: str | None = None
     resolved_by: str = ""
     language: str = "en"
+    incident_occurrences: int = 0  # the latest incident's own count (0 in reports stored before it existed)

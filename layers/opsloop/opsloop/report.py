@@ -36,6 +36,18 @@ def _yaml_str(text: str) -> str:
     return json.dumps(_line(text, 300), ensure_ascii=False)
 
 
+def occurrence_counts(report: Report) -> str:
+    """Both counts, each labelled: this incident's own, and the fingerprint's total across incidents.
+
+    The Markdown report, the Confluence page and the terminal summary all say it with these words, so
+    the numbers a reader compares always agree.
+    """
+    this = report.incident_occurrences or report.occurrences
+    n = max(1, len(report.incidents))
+    total = f"{report.occurrences} in total across {n} incident{'s' if n != 1 else ''}"
+    return f"{this} occurrence(s) in this incident, {total}"
+
+
 def to_markdown(report: Report) -> str:
     patterns = [p for p in (report.exception, report.template) if p]
     tags = ", ".join(_SAFE.sub("-", t.lower()).strip("-") for t in report.tags if t)
@@ -53,7 +65,7 @@ def to_markdown(report: Report) -> str:
         f"# {_line(report.title, 300)}",
         "",
         f"Incident report for `{report.fingerprint}` on {_line(report.service, 200)}: severity {report.severity}, "
-        f"{report.occurrences} occurrence(s), first seen {report.first_seen}, last seen {report.last_seen}.",
+        f"{occurrence_counts(report)}, first seen {report.first_seen}, last seen {report.last_seen}.",
         f"Incidents: {', '.join(report.incidents)}.",
         "",
         "## Symptoms",
@@ -95,6 +107,7 @@ def metadata(report: Report) -> dict:
             "last_seen_epoch": _epoch(report.last_seen),
             "occurrences": report.occurrences,
             "incident_count": len(report.incidents),
+            "incident_occurrences": report.incident_occurrences or report.occurrences,
             "language": report.language,
         }
     }

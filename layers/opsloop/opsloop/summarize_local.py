@@ -51,6 +51,22 @@ def bound_text(value: object, limit: int) -> str:
     return text
 
 
+def cut_at_word(value: object, limit: int) -> str:
+    """One line of ``value`` of at most ``limit`` characters, cut at a word boundary with an ellipsis.
+
+    For terminal and preview lines: a cut never ends mid-word (a single word longer than the line is
+    the only thing cut inside itself).
+    """
+    text = " ".join(str(value or "").split())
+    if len(text) <= limit:
+        return text
+    room = max(1, limit - len(TRUNCATION_MARK))
+    head = text[: room + 1]
+    at = head.rfind(" ")
+    head = head[:at] if at > 0 else text[:room]
+    return head.rstrip(" ,.;:-—") + TRUNCATION_MARK
+
+
 def slack_to_plain(text: str) -> str:
     """Turn Slack mrkdwn control sequences into plain words, so a stored report never pings anyone when
     it is later shown in Slack again, and reads naturally in Confluence and the knowledge base."""
@@ -127,6 +143,7 @@ def report_facts(incident: Incident, classification: Classification, resolved_by
         "first_seen": incident.first_seen,
         "last_seen": incident.last_seen or incident.first_seen,
         "occurrences": max(1, int(incident.occurrences)),
+        "incident_occurrences": max(1, int(incident.occurrences)),
         "template": bound_text(incident.template, MAX_PARAGRAPH),
         "exception": incident.exception,
         "resolved_by": clean(resolved_by, 200),
@@ -147,16 +164,29 @@ def _max_iso(a: str, b: str) -> str:
     return max((x for x in (a, b) if x), default="")
 
 
+def _last_seen_labels() -> set[str]:
+    return {_dedupe_key(words["last_seen"]) for words in _LABELS.values()}
+
+
 def merge_timeline(first: Sequence[TimelineEntry], second: Sequence[TimelineEntry]) -> list[TimelineEntry]:
-    """Both timelines, chronological, exact repeats dropped; the most recent MAX_TIMELINE entries kept."""
+    """Both timelines, chronological, each event once; the most recent MAX_TIMELINE entries kept.
+
+    Exact repeats (same time, same text) are dropped, and "Error last seen" is a fact about the
+    fingerprint, not an event of each run: only the latest one stays. Entries without a time go last.
+    """
     seen: set[tuple[str, str]] = set()
     merged: list[TimelineEntry] = []
+    last_seen = _last_seen_labels()
+    latest_last_seen = max((e.at for e in [*first, *second] if _dedupe_key(e.text) in last_seen and e.at),
+                           default="")
     for entry in list(first) + list(second):
         key = (entry.at, _dedupe_key(entry.text))
+        if key[1] in last_seen and entry.at != latest_last_seen:
+            continue
         if entry.text and key not in seen:
             seen.add(key)
             merged.append(entry)
-    merged.sort(key=lambda e: e.at or "")
+    merged.sort(key=lambda e: (not e.at, e.at or ""))  # stable: same-second entries keep their order
     return merged[-MAX_TIMELINE:]
 
 
@@ -181,6 +211,7 @@ def merge_reports(previous: Report | None, current: Report) -> Report:
         first_seen=_min_iso(previous.first_seen, current.first_seen),
         last_seen=_max_iso(previous.last_seen, current.last_seen),
         occurrences=previous.occurrences + current.occurrences,
+        incident_occurrences=current.incident_occurrences or current.occurrences,
         symptoms=current.symptoms or previous.symptoms,
         impact=current.impact or previous.impact,
         root_cause=current.root_cause or previous.root_cause,
@@ -207,8 +238,9 @@ PREVENTION_CUES = ("prevent", "action item", "follow-up", "follow up", "예방",
 
 _LABELS = {
     "en": {
-        "symptoms": "{exception}{template} was logged {n} time(s) by {service} ({source}) between {first} and {last}.",
-        "impact": "{severity} severity: {n} occurrence(s) of this error in {service}.",
+        "symptoms": "{exception}{template} was logged {n} time(s) in this incident by {service} ({source}) "
+                    "between {first} and {last}.",
+        "impact": "{severity} severity: {n} occurrence(s) of this error in {service} in this incident.",
         "unknown_cause": "Not stated in the incident thread.",
         "from_analysis": "(from the automated analysis) ",
         "first_seen": "Error first seen",
@@ -216,8 +248,9 @@ _LABELS = {
         "resolved": "Marked resolved by {who}",
     },
     "ko": {
-        "symptoms": "{service}({source})에서 {first}부터 {last}까지 {exception}{template} 오류가 {n}회 기록되었습니다.",
-        "impact": "심각도 {severity}: {service}에서 이 오류가 {n}회 발생했습니다.",
+        "symptoms": "이번 인시던트에서 {service}({source})에 {first}부터 {last}까지 {exception}{template} 오류가 "
+                    "{n}회 기록되었습니다.",
+        "impact": "심각도 {severity}: 이번 인시던트에서 {service}에 이 오류가 {n}회 발생했습니다.",
         "unknown_cause": "인시던트 스레드에 원인이 명시되지 않았습니다.",
         "from_analysis": "(자동 분석 결과) ",
         "first_seen": "오류 최초 발생",
@@ -331,6 +364,6 @@ class ExtractiveSummarizer:
 
 
 __all__ = [
-    "ExtractiveSummarizer", "bound_text", "clean", "clean_list", "default_tags", "merge_reports",
+    "ExtractiveSummarizer", "bound_text", "clean", "cut_at_word", "clean_list", "default_tags", "merge_reports",
     "merge_timeline", "report_facts", "slack_to_plain", "slack_ts_to_iso", "tag_slug",
 ]

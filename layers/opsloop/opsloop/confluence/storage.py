@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import InputError
 from ..models import Report, Source
+from ..report import occurrence_counts
 
 # Bounds. They keep one page far below Confluence's body limit, whatever a summary produced.
 MAX_TITLE = 255
@@ -126,7 +127,7 @@ def _info_panel(report: Report) -> str:
         ("Fingerprint", f"<code>{esc(report.fingerprint)}</code>"),
         ("Service", esc(report.service)),
         ("Severity", esc(report.severity)),
-        ("Occurrences", esc(report.occurrences)),
+        ("Occurrences", esc(occurrence_counts(report))),
         ("First seen", esc(report.first_seen)),
         ("Last seen", esc(report.last_seen)),
         ("Incidents", ", ".join(f"<code>{esc(i)}</code>" for i in report.incidents[:MAX_ITEMS]) or "&#8212;"),

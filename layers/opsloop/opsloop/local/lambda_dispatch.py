@@ -22,6 +22,7 @@ import importlib.util
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, TextIO
@@ -65,6 +66,13 @@ class _StdoutRouter:
 
 _router: _StdoutRouter | None = None
 
+_active = threading.local()
+
+
+def in_function() -> bool:
+    """True while a handler runs in this thread (so what it calls can be told from the runner's own calls)."""
+    return getattr(_active, "depth", 0) > 0
+
 
 class Dispatcher:
     def __init__(self, functions_dir: Path, routes: dict[str, str], log: TextIO | None = None,
@@ -78,6 +86,7 @@ class Dispatcher:
         self.faults = faults
         self._modules: dict[str, ModuleType] = {}
         self._original: Any = None
+        self.invocations: list[tuple[str, float]] = []  # (function name, measured duration in ms), in order
 
     def module(self, directory: str) -> ModuleType:
         with _lock:
@@ -101,12 +110,17 @@ class Dispatcher:
         if self.on_invoke:
             self.on_invoke(name, payload)
         fault = self.faults.take(f"lambda.{name}") if self.faults is not None else None
+        module = self.module(directory)  # importing is the cold start, not the invocation's duration
         router = _router
         if router is not None:
             router.local.depth = getattr(router.local, "depth", 0) + 1
+        _active.depth = getattr(_active, "depth", 0) + 1
+        began = time.perf_counter()
         try:
-            result = self.module(directory).handler(payload, None)
+            result = module.handler(payload, None)
         finally:
+            self.invocations.append((name, (time.perf_counter() - began) * 1000))
+            _active.depth -= 1
             if router is not None:
                 router.local.depth -= 1
         if fault is not None:

@@ -110,6 +110,11 @@ def load_thread(path: Path) -> list[dict[str, str]]:
 
 def _template_resources(root: Path) -> dict[str, Any]:
     """template.yaml's resources, for building moto resources with the deployed key schema and rule."""
+    return _template(root).get("Resources") or {}
+
+
+def _template(root: Path) -> dict[str, Any]:
+    """template.yaml as data (intrinsic functions kept as plain values)."""
     path = root / "template.yaml"
     if not path.is_file():
         return {}
@@ -127,7 +132,7 @@ def _template_resources(root: Path) -> dict[str, Any]:
 
     Loader.add_multi_constructor("!", any_tag)
     doc = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - SafeLoader subclass
-    return (doc or {}).get("Resources") or {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def _asl(root: Path, substitutions: dict[str, str]) -> str:
@@ -275,6 +280,10 @@ class Session:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
         mock.start()
         self._closers.append(mock.stop)
+        self.usage = _metered(self.root)
+        counter = _count_calls(self.usage)
+        counter.__enter__()
+        self._closers.append(counter.__exit__)
         self.dispatcher.install()
         self._closers.append(self.dispatcher.uninstall)
         if faults is not None:
@@ -402,13 +411,16 @@ class Session:
             result = RunResult(None, "NO_INCIDENT", [], None, {}, self.out)
             _write_execution(self.out, result, self._extra({"note": "the event opened no new incident"}))
             self.aws.save_state(self.out)
+            _write_preview(self.out, self.slack, self.say)
             return result
         results = [self._result(e) for e in self.executions]
         first, extra = results[0]
+        extra["cost"] = _cost(self.usage, self.dispatcher, results)
         if len(results) > 1:
             extra["other_incidents"] = [{"incident_id": r.incident_id, "status": r.status} for r, _ in results[1:]]
         _write_execution(self.out, first, self._extra(extra))
         self.aws.save_state(self.out)
+        _write_preview(self.out, self.slack, self.say)
         for r, x in results:
             _summary(self.say, r, x)
         return first if all(r.status == "SUCCEEDED" for r, _ in results) else \
@@ -432,6 +444,73 @@ class Session:
             if output.get(key):
                 extra[key] = output[key]
         return result, extra
+
+
+def _metered(root: Path) -> Any:
+    """A cost meter knowing each function's memory and architecture as template.yaml deploys them."""
+    from ..cost import Usage
+
+    doc = _template(root)
+    glob = ((doc.get("Globals") or {}).get("Function") or {})
+    usage = Usage()
+    arch = glob.get("Architectures") or ["x86_64"]
+    usage.architecture = str(arch[0]) if isinstance(arch, list) and arch else "x86_64"
+    for logical in FUNCTIONS:
+        props = ((doc.get("Resources") or {}).get(logical) or {}).get("Properties") or {}
+        try:
+            usage.memory_mb[logical] = int(props.get("MemorySize") or glob.get("MemorySize") or 128)
+        except (TypeError, ValueError):  # an intrinsic function: Lambda's default
+            usage.memory_mb[logical] = 128
+    usage.model_id = os.environ.get("OPSLOOP_MODEL_ID", "")
+    return usage
+
+
+class _count_calls:
+    """Counts every AWS API call a handler makes (not the runner's own set-up and polling)."""
+
+    def __init__(self, usage: Any) -> None:
+        self.usage = usage
+
+    def __enter__(self) -> None:
+        import botocore.client
+
+        from .lambda_dispatch import in_function
+
+        self._original = original = botocore.client.BaseClient._make_api_call
+        usage = self.usage
+
+        def counted(client: Any, operation_name: str, api_params: Any) -> Any:
+            if in_function():
+                usage.count_call(client.meta.service_model.service_name, operation_name, api_params)
+            return original(client, operation_name, api_params)
+
+        botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+    def __exit__(self, *exc: Any) -> None:
+        import botocore.client
+
+        botocore.client.BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+
+
+def _cost(usage: Any, dispatcher: Any, results: list[tuple[RunResult, dict[str, Any]]]) -> dict[str, Any]:
+    from ..cost import price
+
+    usage.invocations = list(dispatcher.invocations)
+    usage.transitions = sum(len(r.states) for r, _ in results)
+    engines = set()
+    for r, _ in results:
+        a = r.analysis or {}
+        b = a.get("budget") or {}
+        usage.input_tokens += int(b.get("input_tokens") or 0)
+        usage.output_tokens += int(b.get("output_tokens") or 0)
+        engines.add(str(a.get("engine") or "?"))
+    if all(e.startswith("local") for e in engines) and os.environ.get("OPSLOOP_SUMMARIZER") == "local":
+        usage.token_note = ("0: the local analyst and summarizer call no model; a Bedrock run counts the "
+                            "model's own token usage")
+    table = price(usage)
+    table["incidents"] = len(results)
+    table["transitions_by_incident"] = {r.incident_id: len(r.states) for r, _ in results}
+    return table
 
 
 class _Aws:
@@ -612,28 +691,49 @@ def _write_execution(out: Path, result: RunResult, extra: dict[str, Any]) -> Non
     (out / "execution.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
+def _write_preview(out: Path, slack: Any, say: Callable[[str], None]) -> None:
+    """preview.html from this run's recorded Slack calls and the latest Confluence page."""
+    from . import preview
+
+    replies = [m for m in slack.messages() if m.get("thread_ts") and m.get("thread_ts") != m.get("ts")
+               and not m.get("bot_id")]
+    preview.write(out, replies=replies)
+
+
 def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any]) -> None:
+    from ..summarize_local import cut_at_word
+
     a = result.analysis or {}
     say("")
     say(f"{result.status}: incident {result.incident_id} in {extra.get('wall_seconds')} s")
     if a:
         src = ", ".join(str(s.get("doc_id")) for s in a.get("sources", [])[:3]) or "none"
         hist = " (answered from history)" if a.get("answered_from_history") else ""
-        say(f"  root cause: {str(a.get('root_cause', ''))[:160]}")
+        say(f"  root cause: {cut_at_word(a.get('root_cause', ''), 160)}")
         say(f"  sources{hist}: {src}")
         b = a.get("budget") or {}
         tokens = (f"{b.get('input_tokens', 0)}/{b.get('max_input_tokens', 0)} input, "
                   f"{b.get('output_tokens', 0)}/{b.get('max_output_tokens', 0)} output tokens"
                   if b.get("max_input_tokens") else "no model tokens")
         say(f"  analysis budget: {a.get('engine', '?')}, {b.get('elapsed_ms', 0)} ms, {tokens}")
+    cost = extra.get("cost")
+    if cost:
+        n = cost.get("incidents", 1)
+        calls = cost.get("calls", {})
+        by = {svc: sum(v for k, v in calls.items() if k.startswith(svc + ".")) for svc in ("dynamodb", "events", "s3")}
+        tokens = sum(r["quantity"] for r in cost["rows"] if r["item"].startswith("Model "))
+        say(f"  cost: ${cost['total_usd']:.6f} for {n} incident(s) ({cost['region']} list prices of "
+            f"{cost['prices_as_of']}): {sum(cost['transitions_by_incident'].values())} state transitions, "
+            f"{cost['lambda_gb_seconds']:.3f} Lambda GB-s, {by['dynamodb']} DynamoDB, {by['events']} EventBridge, "
+            f"{by['s3']} S3 request(s), {tokens:g} model tokens")
     if extra.get("page"):
         say(f"  Confluence page {extra['page'].get('page_id')} "
             f"({'created' if extra['page'].get('created') else 'updated'})")
     if extra.get("stored"):
         say(f"  report: {extra['stored'].get('uri')}")
     if extra.get("error"):
-        say(f"  error: {extra['error']}: {extra.get('cause', '')[:300]}")
-    say(f"  out dir: {result.out} (execution.json, slack/, confluence/, knowledge/)")
+        say(f"  error: {extra['error']}: {cut_at_word(extra.get('cause', ''), 300)}")
+    say(f"  out dir: {result.out} (execution.json, preview.html, slack/, confluence/, knowledge/)")
     if result.status == "SUCCEEDED" and not a.get("answered_from_history"):
         say("  Run the same command again: the next occurrence is answered from this incident's report.")
 

@@ -2,7 +2,7 @@
 
 It lets the offline run, and the adapter tests, drive the real ``slack_sdk.WebClient`` end to end without a
 workspace. It behaves like Slack where opsloop can notice: a bearer token that must match (else
-``invalid_auth``), JSON or form-encoded bodies, increasing message timestamps, threads, cursor pagination,
+``invalid_auth``), JSON or form-encoded bodies, wall-clock, strictly increasing message timestamps (``seconds.micros``), threads, cursor pagination,
 and messages Slack would refuse (more than 50 blocks, blocks that do not validate, text over 40,000
 characters) refused the same way.
 
@@ -24,6 +24,7 @@ import hmac
 import json
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -35,8 +36,6 @@ from .loopback import LoopbackServer
 MAX_BODY = 5 * 1024 * 1024
 MAX_BLOCKS = 50
 MAX_TEXT = 40_000
-TS_BASE_MICROS = 1_790_000_000_000_000
-TS_STEP_MICROS = 100
 _RECORD_NAME = re.compile(r"^(\d{4,})-[A-Za-z0-9_.]+\.json$")
 _METHOD = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 
@@ -65,7 +64,7 @@ class SlackStandIn(LoopbackServer):
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._pending_seeds: dict[str, list[dict[str, Any]]] = {}
         self._seq = 0
-        self._ts_counter = 0
+        self._last_ts_micros = 0
         self.base_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -73,7 +72,6 @@ class SlackStandIn(LoopbackServer):
         self.root.mkdir(parents=True, exist_ok=True)
         existing = [int(m.group(1)) for p in self.root.iterdir() if (m := _RECORD_NAME.match(p.name))]
         self._seq = max(existing, default=0)
-        self._ts_counter = self._seq  # later runs into the same out dir keep timestamps increasing
         stand_in = self
 
         class Handler(_Handler):
@@ -119,9 +117,10 @@ class SlackStandIn(LoopbackServer):
         return str(msg["ts"])
 
     def _next_ts(self) -> str:
+        """Slack's message id: wall-clock ``seconds.micros``, strictly increasing within the channel."""
         with self._lock:
-            self._ts_counter += 1
-            micros = TS_BASE_MICROS + TS_STEP_MICROS * self._ts_counter
+            micros = max(time.time_ns() // 1000, self._last_ts_micros + 1)
+            self._last_ts_micros = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     # -- the API ---------------------------------------------------------------------------------------
