@@ -48,8 +48,11 @@ class SlackStandIn(LoopbackServer):
     """A local Slack Web API subset. ``start()`` returns the base URL to give ``WebClient(base_url=...)``."""
 
     def __init__(self, out_dir: Path, token: str, channel: str, *, members: Iterable[str] = ("U0LOCAL",),
-                 bot_user_id: str = "U0OPSLOOP", bot_id: str = "B0OPSLOOP", team: str = "opsloop-local") -> None:
+                 bot_user_id: str = "U0OPSLOOP", bot_id: str = "B0OPSLOOP", team: str = "opsloop-local",
+                 scopes: Iterable[str] | None = None) -> None:
+        """``scopes``: sent as the ``x-oauth-scopes`` header, like Slack does for the token's granted scopes."""
         self.root = Path(out_dir) / "slack"
+        self.scopes = None if scopes is None else ",".join(scopes)
         self._token = token
         self.channel = channel
         self.members = list(members)
@@ -327,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        if self.owner.scopes is not None:
+            self.send_header("x-oauth-scopes", self.owner.scopes)
         self.end_headers()
         self.wfile.write(body)
 
