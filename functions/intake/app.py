@@ -29,7 +29,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         count("IntakeRejected")
         raise InputError("not a CloudWatch Logs subscription event or a CloudWatch Alarm State Change")
     for name, value in (("LinesReceived", result.lines), ("LinesIgnored", result.ignored),
-                        ("LinesMalformed", result.bad_lines), ("IncidentsOpened", len(result.opened))):
+                        ("LinesMalformed", result.bad_lines), ("IncidentsOpened", len(result.opened)),
+                        # lines counted against an incident already open (storm control), not announced again
+                        ("LinesDeduplicated", max(0, result.lines - result.ignored - result.bad_lines - len(result.opened)))):
         if value:
             count(name, value)
     logger().info("intake done", extra={k: v for k, v in result.to_dict().items() if k != "counted"})

@@ -113,6 +113,46 @@ def _search(args: argparse.Namespace) -> int:
         return 2
 
 
+# -- opsloop doctor -----------------------------------------------------------------------------------
+def _doctor(args: argparse.Namespace) -> int:
+    import os
+
+    from . import doctor
+
+    def aws(service: str, _cache: dict[str, object] = {}) -> object:  # noqa: B006 - one client per service
+        if service not in _cache:
+            import boto3
+
+            _cache[service] = boto3.client(service, region_name=args.region) if args.region else boto3.client(service)
+        return _cache[service]
+
+    try:
+        if args.stack:
+            config = doctor.config_from_stack(args.stack, aws("cloudformation"), aws("lambda"))
+        else:
+            config = doctor.config_from_env(os.environ)
+    except doctor.DoctorError as exc:
+        print(f"opsloop doctor: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - no credentials / region: say so, no traceback
+        print(f"opsloop doctor: cannot read the configuration: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    print(f"opsloop doctor: checking the configuration from {config.source}\n")
+    ctx = doctor.Context(config, aws, required_scopes=doctor.required_scopes())
+    return doctor.report(doctor.run(ctx), sys.stdout)
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    d = sub.add_parser("doctor", help="check a deployed installation (Slack, Confluence, Bedrock, subscription)",
+                       description="Check a deployed opsloop with the real clients: one line per check, with the "
+                                   "fix; exit code 1 if any check fails.")
+    d.add_argument("--stack", help="read the configuration from this CloudFormation stack (its parameters and "
+                                   "its functions' environment); default: the OPSLOOP_* environment variables")
+    d.add_argument("--region", help="AWS Region of the stack (default: the AWS CLI's)")
+    d.set_defaults(func=_doctor)
+# -- end opsloop doctor -------------------------------------------------------------------------------
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opsloop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -143,6 +183,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--queries", type=Path, required=True, help='JSONL {"id": ..., "text": ...}; - for stdin')
     s.add_argument("--top", type=int, default=5)
     s.set_defaults(func=_search)
+    _add_doctor(sub)
     return p
 
 

@@ -38,7 +38,14 @@ def classify_step(incident: Incident) -> Classification:
 
 
 def analyze_step(incident: Incident, classification: Classification, analyst: Analyst) -> Analysis:
-    return analyst.analyze(incident, classification)
+    from .observability import observe
+
+    analysis = analyst.analyze(incident, classification)
+    engine = analysis.engine or "unknown"
+    observe("AnalysisLatency", analysis.budget.elapsed_ms, "Milliseconds", engine=engine)
+    observe("AnalysisInputTokens", analysis.budget.input_tokens, "Count", engine=engine)
+    observe("AnalysisOutputTokens", analysis.budget.output_tokens, "Count", engine=engine)
+    return analysis
 
 
 # -- Notify (open / remind / escalate / outcome) -----------------------------------------------------
@@ -82,8 +89,22 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
 
 
 def close_incident(store: IncidentStore, incident: Incident, status: str, **fields: Any) -> None:
+    from .observability import count
+
     store.update_incident(incident.incident_id, status=status, **fields)
     store.close_fingerprint(incident.source, incident.fingerprint, incident.incident_id)
+    count("IncidentClosed", outcome=status)  # CLOSED (resolved) | ESCALATED | FAILED
+
+
+def seconds_since(first_seen: str, now: float) -> float | None:
+    """Seconds from an ISO 8601 time to ``now`` (None when the time is missing or unreadable)."""
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(first_seen.replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError):
+        return None
+    return max(0.0, now - start)
 
 
 def notify_escalate(incident: Incident, store: IncidentStore, notifier: Notifier, *, now: float) -> None:
@@ -113,6 +134,11 @@ def notify_outcome(incident: Incident, classification: Classification, analysis:
             f"report is in the knowledge base (`{_mrkdwn(str(stored.get('key', '')), 300)}`), so the next "
             "occurrence is answered from it.")
     close_incident(store, incident, "CLOSED", closed_at=now, task_token="")
+    elapsed = seconds_since(incident.first_seen, now)
+    if elapsed is not None:
+        from .observability import observe
+
+        observe("TimeToResolve", elapsed, "Seconds")
     return {"posted": message is not None, "page_url": page_url}
 
 

@@ -75,9 +75,11 @@ class ConfluenceStandIn(LoopbackServer):
     """A local Confluence Cloud REST v1 subset. ``start()`` returns the base URL to give the client."""
 
     def __init__(self, out_dir: Path, username: str, token: str, space_key: str,
-                 parent_ids: Iterable[str] | None = None, faults: Any = None) -> None:
+                 parent_ids: Iterable[str] | None = None, faults: Any = None, can_update: bool = True) -> None:
         """``parent_ids``: page ids outside the stand-in that may be used as parents; None accepts any.
-        ``faults``: an :class:`opsloop.local.faults.FaultPlan`, or None."""
+        ``faults``: an :class:`opsloop.local.faults.FaultPlan`, or None.
+        ``can_update``: what ``content/{id}/permission/check`` answers for ``update`` (a read-only user)."""
+        self.can_update = can_update
         self.root = Path(out_dir) / "confluence"
         self.faults = faults
         self.username = username
@@ -424,6 +426,17 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 with s._lock:
                     return 200, s._label_array(s.page(rest[1]))
+        if method == "GET" and rest == ["user", "current"]:
+            return 200, dict(_USER)
+        if method == "POST" and len(rest) == 4 and rest[0] == "content" and rest[2:] == ["permission", "check"]:
+            request = _object(body)
+            if request.get("operation") not in ("read", "update", "delete") or not isinstance(request.get("subject"), dict):
+                raise _HttpError(400, "operation (read, update, delete) and subject are required")
+            with s._lock:
+                s.page(rest[1])
+            allowed = request["operation"] == "read" or s.can_update
+            return 200, {"hasPermission": allowed, "errors": [] if allowed else [
+                {"translation": "User does not have permission to the content", "args": []}]}
         if method == "GET" and len(rest) == 2 and rest[0] == "space":
             if rest[1] != s.space_key:
                 raise _HttpError(404, f"No space with key : {rest[1]}")

@@ -51,9 +51,11 @@ class SlackStandIn(LoopbackServer):
 
     def __init__(self, out_dir: Path, token: str, channel: str, *, members: Iterable[str] = ("U0LOCAL",),
                  bot_user_id: str = "U0OPSLOOP", bot_id: str = "B0OPSLOOP", team: str = "opsloop-local",
-                 faults: Any = None) -> None:
+                 faults: Any = None, scopes: Iterable[str] | None = None) -> None:
+        """``scopes``: sent as the ``x-oauth-scopes`` header, like Slack does for the token's granted scopes."""
         self.root = Path(out_dir) / "slack"
         self.faults = faults  # an opsloop.local.faults.FaultPlan, or None
+        self.scopes = None if scopes is None else ",".join(scopes)
         self._token = token
         self.channel = channel
         self.members = list(members)
@@ -342,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if self.owner.scopes is not None:
+            self.send_header("x-oauth-scopes", self.owner.scopes)
         self.end_headers()
         self.wfile.write(body)
 
