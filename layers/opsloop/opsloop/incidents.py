@@ -304,6 +304,42 @@ class IncidentStore:
         r = self._call("get_item", Key={"pk": _s(f"THREAD#{channel}#{ts}")})
         return r["Item"]["incident_id"]["S"] if "Item" in r else None
 
+    # -- Slack event deliveries ----------------------------------------------------------------------
+    def event_answered(self, event_id: str) -> bool:
+        """True once a Slack event (by its ``event_id``) has been answered: a retry of it is only acked."""
+        r = self._call("get_item", Key={"pk": _s(f"EVENT#{event_id}")}, ConsistentRead=True)
+        return bool(r.get("Item", {}).get("answered", {}).get("BOOL"))
+
+    def claim_event(self, event_id: str, *, now: float, lease_seconds: int = 90) -> bool:
+        """True for the one delivery of a Slack event that answers it.
+
+        A conditional write: the event is claimed when it was never seen, or when an earlier claim has
+        neither answered it nor held it for ``lease_seconds`` (that delivery died): a Slack retry of a
+        question whose first delivery was lost is answered, and answered once."""
+        try:
+            self._call(
+                "put_item",
+                Item={"pk": _s(f"EVENT#{event_id}"), "answered": {"BOOL": False}, "claimed_at": _n(now),
+                      "expires_at": _n(int(now) + 86400)},
+                ConditionExpression="attribute_not_exists(pk) OR (answered = :f AND claimed_at < :stale)",
+                ExpressionAttributeValues={":f": {"BOOL": False}, ":stale": _n(now - lease_seconds)},
+            )
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if self._conditional_failed(exc):
+                return False
+            raise
+
+    def event_done(self, event_id: str, *, answered: bool = True) -> None:
+        """Mark a claimed event answered, or (``answered=False``) release the claim for Slack's next retry."""
+        if answered:
+            self._call("update_item", Key={"pk": _s(f"EVENT#{event_id}")}, UpdateExpression="SET answered = :t",
+                       ExpressionAttributeValues={":t": {"BOOL": True}})
+        else:
+            self._call("update_item", Key={"pk": _s(f"EVENT#{event_id}")}, UpdateExpression="SET claimed_at = :z",
+                       ConditionExpression="answered = :f",
+                       ExpressionAttributeValues={":z": _n(0), ":f": {"BOOL": False}})
+
     def set_wait_token(self, incident_id: str, token: str, action: str, *, now: float) -> None:
         self.update_incident(incident_id, task_token=token, wait_action=action, waiting_since=now, status="WAITING")
 

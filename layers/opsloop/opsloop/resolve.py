@@ -9,30 +9,11 @@ SendTaskSuccess happens once.
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from .incidents import IncidentStore, iso
 from .observability import count, logger
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: dict[str, Any]
-
-    def to_api_gateway(self) -> dict[str, Any]:
-        return {"statusCode": self.status, "headers": {"Content-Type": "application/json"},
-                "body": json.dumps(self.body)}
-
-
-def body_of(event: dict[str, Any]) -> str:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode("utf-8", errors="replace")
-    return body
 
 
 def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed: list[str],
