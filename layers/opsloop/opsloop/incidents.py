@@ -271,7 +271,7 @@ class IncidentStore:
         if "Item" not in r:
             return None
         item = _plain(r["Item"])
-        for k in ("incident", "classification", "analysis", "slack", "resolution"):
+        for k in ("incident", "classification", "analysis", "slack", "resolution", "resolve_draft"):
             if isinstance(item.get(k), str):
                 item[k] = json.loads(item[k])
         return item

@@ -142,7 +142,27 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     if state.get("incident_id") == incident.incident_id and state.get("count"):
         incident = replace(incident, occurrences=int(state["count"]),
                            last_seen=iso(float(state.get("last_seen", 0))) if state.get("last_seen") else incident.last_seen)
-    return summarizer.summarize(incident, classification, analysis, thread, resolved_by, previous_report(state))
+    report = summarizer.summarize(incident, classification, analysis, thread, resolved_by, previous_report(state))
+    return apply_confirmation(report, analysis, resolution)
+
+
+def apply_confirmation(report: Report, analysis: Analysis, resolution: dict[str, Any]) -> Report:
+    """Only what the resolver confirmed in the Resolve modal becomes the root cause, fix and prevention.
+
+    Without a confirmation the report is a draft: its root cause is opsloop's own analysis, marked as
+    unconfirmed (a "root cause: …" line in the thread, written by anyone, is not taken), and the knowledge
+    base metadata marks it so no analyst treats it as an answer."""
+    from .summarize_local import MAX_PARAGRAPH, clean, clean_list
+
+    confirmed = resolution.get("confirmed") if isinstance(resolution, dict) else None
+    if isinstance(confirmed, dict) and confirmed.get("by") and confirmed.get("root_cause"):
+        lines = lambda key: clean_list(str(confirmed.get(key) or "").splitlines())  # noqa: E731
+        return replace(report, root_cause=clean(confirmed["root_cause"], MAX_PARAGRAPH), resolution=lines("resolution"),
+                       prevention=lines("prevention"), confirmed_by=str(confirmed["by"])[:40], draft=False,
+                       attribution={str(k): clean(v, 200) for k, v in (confirmed.get("attribution") or {}).items()})
+    drafted = analysis.root_cause if analysis.root_cause and analysis.grounded else "unknown"
+    return replace(report, root_cause=clean(f"Unconfirmed draft (nobody confirmed a root cause): {drafted}",
+                                            MAX_PARAGRAPH), confirmed_by="", draft=True, attribution={})
 
 
 def publish_step(report: Report, wiki: Wiki) -> PublishedPage:

@@ -175,3 +175,8 @@ class Report(Model):
     exception: str | None = None
     resolved_by: str = ""
     language: str = "en"
+    # Who confirmed the root cause / fix / prevention in the Resolve modal. Empty with ``draft`` set: nobody
+    # confirmed within the wait, and the knowledge base must not treat the report as an answer.
+    confirmed_by: str = ""
+    draft: bool = False
+    attribution: dict[str, str] = field(default_factory=dict)  # field → "written by <@U…>" / "… confirmed by"

@@ -24,18 +24,35 @@ def reply_via(response_url: str) -> Callable[[str], None]:
 
 
 def handle_action(interaction: Interaction, ports: Any) -> dict[str, Any]:
-    from ..resolve import handle_resolve
+    """A click on the incident message. Resolve opens the confirmation modal (nothing is resolved yet)."""
+    from ..resolve import open_resolve_modal
     from .blocks import RESOLVE_ACTION_ID
 
     if interaction.action_id != RESOLVE_ACTION_ID:
         return {"ok": True, "outcome": "ignored"}
     notifier = ports.notifier()
-    outcome = handle_resolve(interaction, store=ports.store(), sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
-                             is_member=notifier.is_channel_member, reply=reply_via(interaction.response_url),
-                             now=ports.clock())
+    outcome = open_resolve_modal(interaction, store=ports.store(), allowed=ports.allowed_resolvers(),
+                                 is_member=notifier.is_channel_member, notifier=notifier,
+                                 reply=reply_via(interaction.response_url), now=ports.clock())
     return {"ok": True, "outcome": outcome}
 
 
 def handle_view_submission(view: ViewSubmission, ports: Any) -> dict[str, Any]:
-    """A submitted modal that is not opsloop's closes quietly (Slack closes a view on an empty 200)."""
-    return {}
+    """The submitted Resolve modal: verified like the click, authorised again, resolved once.
+
+    A modal that is not opsloop's closes quietly (Slack closes a view on an empty 200). A refusal is shown
+    in the modal itself (``response_action: errors``), since a view submission has no response_url."""
+    from ..resolve import confirm_resolve
+    from .modal import RESOLVE_CALLBACK_ID
+
+    if view.callback_id != RESOLVE_CALLBACK_ID or not view.incident_id:
+        return {}
+    if not (view.values.get("root_cause") or "").strip():
+        return {"response_action": "errors", "errors": {"root_cause": "Say what the root cause was."}}
+    notes: list[str] = []
+    notifier = ports.notifier()
+    outcome = confirm_resolve(view, store=ports.store(), sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+                              is_member=notifier.is_channel_member, reply=notes.append, now=ports.clock())
+    if outcome == "resolved":
+        return {}
+    return {"response_action": "errors", "errors": {"root_cause": (notes[0] if notes else outcome)[:150]}}

@@ -225,6 +225,12 @@ class SlackNotifier:
             ))
         return out
 
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal for the person whose click carried ``trigger_id`` (valid for 3 seconds)."""
+        resp = self._call("views.open", self.client.views_open, trigger_id=trigger_id, view=view)
+        opened = resp.get("view") if resp is not None else None
+        return str(opened.get("id", "")) if isinstance(opened, dict) else ""
+
     def is_channel_member(self, channel: str, user: str) -> bool:
         """Whether ``user`` is in ``channel`` (used to authorise a Resolve click)."""
         members = self._paginate("conversations.members", self.client.conversations_members, "members",
