@@ -59,8 +59,23 @@ def notify_open(incident: Incident, classification: Classification, analysis: An
                                                            "permalink": message.permalink},
                               classification=classification.to_dict(), analysis=analysis.to_dict())
         store.link_thread(message.channel, message.ts, incident.incident_id, now=now)
+        _say_if_muted_before(incident, store, notifier, message)
+    store.track_open(incident.incident_id, {"service": incident.service, "permalink": message.permalink,
+                                            "opened_at": now, "fingerprint": incident.fingerprint,
+                                            "source": incident.source})
     store.set_wait_token(incident.incident_id, token, "open", now=now)
     return message
+
+
+def _say_if_muted_before(incident: Incident, store: IncidentStore, notifier: Notifier, message: PostedMessage) -> None:
+    """On recurrence after "Not an incident": who said so, why, and how often it happened while muted."""
+    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+    if not state.get("muted_by"):
+        return
+    notifier.post_in_thread(message, (
+        f":mute: This error was marked *not an incident* by <@{_mrkdwn(str(state['muted_by']), 40)}> on "
+        f"{iso(float(state.get('muted_at') or 0))}: {_mrkdwn(str(state.get('muted_reason') or ''), 500)}. "
+        f"It occurred {int(state.get('muted_count') or 0)} time(s) while muted; the mute has ended."))
 
 
 def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier: Notifier,
@@ -71,7 +86,9 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
     message = _slack_ref(item)
     if message is None:
         raise InputError(f"incident {incident.incident_id} has no Slack message to remind in")
-    if item.get("wait_action") != "remind":
+    owner = str(item.get("acknowledged_by") or "")
+    snoozed = float(item.get("snoozed_until") or 0) > now
+    if item.get("wait_action") != "remind" and not owner and not snoozed:  # acknowledged / snoozed: no reminder
         who = " ".join(f"<@{u}>" for u in allowed_resolvers[:10]) or "Anyone in this channel"
         notifier.post_in_thread(message, f":alarm_clock: This incident is still open. {who}: when it is fixed, "
                                          "press *Resolve* so opsloop can write the report.")
@@ -81,16 +98,39 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
 def close_incident(store: IncidentStore, incident: Incident, status: str, **fields: Any) -> None:
     store.update_incident(incident.incident_id, status=status, **fields)
     store.close_fingerprint(incident.source, incident.fingerprint, incident.incident_id)
+    store.untrack_open(incident.incident_id)
 
 
 def notify_escalate(incident: Incident, store: IncidentStore, notifier: Notifier, *, now: float) -> None:
     item = store.get_incident(incident.incident_id) or {}
     message = _slack_ref(item)
-    if message is not None and item.get("status") != "ESCALATED":
+    if message is not None and item.get("status") == "ESCALATING" and item.get("action_by"):
+        notifier.post_in_thread(message, f"<!here> :rotating_light: <@{_mrkdwn(str(item['action_by']), 40)}> "
+                                         "escalated this incident. opsloop has stopped waiting: handle it by hand, "
+                                         "and the next occurrence will open a new incident.")
+    elif message is not None and item.get("status") != "ESCALATED":
         notifier.post_in_thread(message, "<!here> :rotating_light: Nobody resolved this incident in time. "
                                          "opsloop has stopped waiting: handle it by hand, and the next "
                                          "occurrence will open a new incident.")
     close_incident(store, incident, "ESCALATED", closed_at=now, task_token="")
+
+
+def notify_dismiss(incident: Incident, classification: Classification, analysis: Analysis,
+                   resolution: dict[str, Any], store: IncidentStore, notifier: Notifier, *, now: float) -> None:
+    """"Not an incident": say who decided and why in the thread and on the message, and close it."""
+    item = store.get_incident(incident.incident_id) or {}
+    message = _slack_ref(item)
+    by, reason = str(resolution.get("by") or item.get("action_by") or ""), str(resolution.get("reason") or "")
+    days = int(resolution.get("mute_days") or 0)
+    line = (f":mute: Not an incident, said <@{_mrkdwn(by, 40)}>: {_mrkdwn(reason, 500)}. "
+            f"This error is muted for {days} day(s); occurrences are counted but open nothing.")
+    if message is not None and item.get("status") != "DISMISSED":
+        notifier.post_in_thread(message, line)
+        show = getattr(notifier, "show_state", None)
+        if show is not None:
+            show(message, incident, classification, analysis, line)
+    close_incident(store, incident, "DISMISSED", closed_at=now, task_token="", dismissed_by=by,
+                   dismissed_reason=reason[:500])
 
 
 def notify_outcome(incident: Incident, classification: Classification, analysis: Analysis,

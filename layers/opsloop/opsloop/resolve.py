@@ -140,3 +140,51 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
     logger().info("incident resolved", extra={"incident_id": incident_id, "user": user})
     reply(f"Resolved by <@{user}>. opsloop is writing the incident report now.")
     return "resolved"
+
+
+def _finish_wait(store: IncidentStore, sfn: Any, incident_id: str, claimed: dict[str, Any], output: str,
+                 undo: Callable[[], None]) -> bool:
+    """SendTaskSuccess with the current wait's token (once); on a wait that has ended, ``undo`` the claim."""
+    from botocore.exceptions import ClientError
+
+    token = str(claimed.get("task_token") or "")
+    for attempt in range(2):
+        try:
+            sfn.send_task_success(taskToken=token, output=output)
+            return True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            fresh = store.get_incident(incident_id) or {}
+            if attempt == 0 and code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken") and \
+                    fresh.get("task_token") and fresh.get("task_token") != token:
+                token = str(fresh["task_token"])
+                continue
+            undo()
+            count("RoomActionFailed", error=code or "unknown")
+            return False
+    return False
+
+
+def end_wait(interaction: Any, action: str, *, store: IncidentStore, sfn: Any, allowed: list[str],
+             is_member: Callable[[str, str], bool], reply: Callable[[str], None], now: float,
+             extra: dict[str, Any] | None = None) -> str:
+    """Escalate now / Not an incident: WAITING → ESCALATING | DISMISSING once, then the wait ends with
+    ``{"action": action}`` and the state machine routes it. Returns: done | already | unknown | forbidden | expired."""
+    status = {"escalate": "ESCALATING", "dismiss": "DISMISSING"}[action]
+    item = store.get_incident(interaction.incident_id)
+    if item is None:
+        reply("opsloop does not know this incident (it may have expired).")
+        return "unknown"
+    if not _permitted(item, interaction, allowed, is_member, reply):
+        return "forbidden"
+    claimed = store.begin_transition(interaction.incident_id, interaction.user_id, status, now=now)
+    if claimed is None:
+        return _explain_not_waiting(item, reply)
+    output = json.dumps({"action": action, "by": interaction.user_id, "at": iso(now),
+                         "incident_id": interaction.incident_id, **(extra or {})})
+    if not _finish_wait(store, sfn, interaction.incident_id, claimed, output,
+                        lambda: store.undo_transition(interaction.incident_id, status)):
+        reply("opsloop could not do that: this incident's wait has ended (timed out or escalated).")
+        return "expired"
+    count("RoomAction", action=action)
+    return "done"

@@ -92,4 +92,22 @@ def confirmation(values: Mapping[str, str], draft: Mapping[str, Mapping[str, str
     return out
 
 
-__all__ = ["RESOLVE_CALLBACK_ID", "confirmation", "draft_from", "resolve_view"]
+DISMISS_CALLBACK_ID = "opsloop_not_an_incident"
+
+
+def dismiss_view(incident_id: str, days: int) -> dict[str, Any]:
+    """"Not an incident": why, and for how many days this error stays muted."""
+    return {"type": "modal", "callback_id": DISMISS_CALLBACK_ID, "private_metadata": incident_id,
+            "title": {"type": "plain_text", "text": "Not an incident"},
+            "submit": {"type": "plain_text", "text": "Mute"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [
+                {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why is this not an incident?"},
+                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500}},
+                {"type": "input", "block_id": "days", "label": {"type": "plain_text", "text": "Mute this error for (days)"},
+                 "element": {"type": "plain_text_input", "action_id": "value", "initial_value": str(days),
+                             "max_length": 2}},
+            ]}
+
+
+__all__ = ["DISMISS_CALLBACK_ID", "dismiss_view", "RESOLVE_CALLBACK_ID", "confirmation", "draft_from", "resolve_view"]

@@ -175,6 +175,16 @@ class SlackNotifier:
             blocks=incident_blocks(incident, classification, analysis),
         )
 
+    def show_state(self, message: PostedMessage, incident: Incident, classification: Classification,
+                   analysis: Analysis | None, state: str) -> None:
+        """Update the incident message with a state line (acknowledged, snoozed, not an incident, …)."""
+        self._call(
+            "chat.update", self.client.chat_update,
+            channel=message.channel, ts=message.ts,
+            text=fallback_text(incident, classification, analysis or Analysis(summary="", root_cause="")),
+            blocks=incident_blocks(incident, classification, analysis, state=state),
+        )
+
     def post_in_thread(self, message: PostedMessage, text: str) -> str:
         """Reply in the incident's thread with opsloop-authored mrkdwn (trusted; bounded to Slack's limit)."""
         resp = self._call(
