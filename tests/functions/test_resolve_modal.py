@@ -129,3 +129,32 @@ def test_a_thread_line_is_not_the_root_cause_until_someone_confirms_it() -> None
     assert confirmed.resolution == ["Moved it to the replica."] and confirmed.prevention == []
     md = to_markdown(replace(confirmed))
     assert f"confirmed by <@{ONCALL}>" in md and metadata(confirmed)["metadataAttributes"]["kind"] == "report"
+
+
+def test_twenty_concurrent_submissions_of_the_same_signed_modal_resolve_exactly_once(room: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import threading
+
+    store, slack, sfn, ports, posted = room
+    _click(ports, posted)
+
+    class AtomicCalls:  # DynamoDB applies each request atomically; moto's memory backend does not lock
+        def __init__(self, client: Any) -> None:
+            self._client, self._lock = client, threading.Lock()
+
+        def __getattr__(self, name: str) -> Any:
+            fn = getattr(self._client, name)
+
+            def call(**kwargs: Any) -> Any:
+                with self._lock:
+                    return fn(**kwargs)
+            return call
+
+    store._db = AtomicCalls(store._db)
+    event = _event(view_submission_body(slack.views[0], ONCALL))  # one signed request, replayed 20 times
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: route(event, ports), range(20)))
+    assert all(a.status == 200 for a in answers)
+    assert (sum(1 for a in answers if a.body == {}), len(sfn.calls)) == (1, 1)
+    assert store.get_incident(IID)["status"] == "RESOLVING"
