@@ -9,7 +9,7 @@ from opsloop import wiring
 from opsloop.config import get_settings
 from opsloop.errors import InputError
 from opsloop.handler import incident_of, step
-from opsloop.lifecycle import notify_escalate, notify_open, notify_outcome, notify_remind
+from opsloop.lifecycle import notify_dismiss, notify_escalate, notify_open, notify_outcome, notify_remind
 from opsloop.models import Analysis, Classification
 
 
@@ -29,6 +29,11 @@ def handler(event: dict[str, Any]) -> Any:
         return {}
     if action == "escalate":
         notify_escalate(incident, store, notifier, now=now)
+        return {}
+    if action == "dismiss":
+        notify_dismiss(incident, Classification.from_dict(event.get("classification")),
+                       Analysis.from_dict(event.get("analysis")), event.get("resolution") or {}, store, notifier,
+                       now=now)
         return {}
     if action == "outcome":
         return notify_outcome(incident, Classification.from_dict(event.get("classification")),

@@ -18,6 +18,7 @@ from .helpers import RecordingSfn, create_table, load_event
 
 INCIDENT = load_event("state_machine_input.json")["incident"]
 IID = INCIDENT["incident_id"]
+SECRET = "8f14e45fceea167a5a36dedd4bea2543"  # the shape Slack issues: 32 hex characters
 
 
 @pytest.fixture()
@@ -84,7 +85,7 @@ def http_env(monkeypatch: pytest.MonkeyPatch) -> Any:
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         table = create_table(ddb)
         arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name="opsloop", SecretString=json.dumps({"slack_bot_token": "xoxb-test", "slack_signing_secret": "s3cr3t",
+            Name="opsloop", SecretString=json.dumps({"slack_bot_token": "xoxb-1111-2222-notarealtoken", "slack_signing_secret": SECRET,
                                                      "username": "u", "password": "p"}))["ARN"]
         monkeypatch.setenv("OPSLOOP_TABLE_NAME", table)
         monkeypatch.setenv("OPSLOOP_SECRET_ARN", arn)
@@ -114,14 +115,14 @@ def _handler() -> Any:
 def test_requests_not_signed_by_slack_are_rejected(http_env: Any, tamper: str) -> None:
     body = interaction_body(incident_id=IID, user_id="U0ONCALL01", channel_id="C0OPS", message_ts="1790000000.000100")
     ts = int(time.time()) - (600 if tamper == "stale_timestamp" else 0)
-    headers = {k.lower(): v for k, v in sign_request(body, "s3cr3t" if tamper != "bad_signature" else "wrong", ts).items()}
+    headers = {k.lower(): v for k, v in sign_request(body, SECRET if tamper != "bad_signature" else "wrong", ts).items()}
     response = _handler()(_api_event(body, headers))
     assert response["statusCode"] == 401
 
 
 def test_url_verification_challenge_is_answered(http_env: Any) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "c-123", "token": "legacy"})
-    headers = {k.lower(): v for k, v in sign_request(body, "s3cr3t", int(time.time())).items()}
+    headers = {k.lower(): v for k, v in sign_request(body, SECRET, int(time.time())).items()}
     response = _handler()(_api_event(body, headers, "/slack/events"))
     assert response["statusCode"] == 200 and json.loads(response["body"])["challenge"] == "c-123"
 

@@ -371,7 +371,7 @@ def test_seed_custom_resource_reruns_when_the_package_changes() -> None:
 def test_slack_endpoint_routes_and_throttling() -> None:
     events = functions()["SlackInteractionsFunction"]["Properties"]["Events"]
     routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values() if e["Type"] == "HttpApi"}
-    assert routes == {("POST", "/slack/interactions"), ("POST", "/slack/events")}
+    assert routes == {("POST", "/slack/interactions"), ("POST", "/slack/events"), ("POST", "/slack/commands")}
     api = resources("AWS::Serverless::HttpApi")["SlackApi"]["Properties"]
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0 and "Auth" not in api
 

@@ -161,3 +161,22 @@ def test_causes_prose_is_bounded_by_sentences() -> None:
 def test_list_items_prefers_top_level() -> None:
     assert list_items("- a\n  - a1\n- b\n") == ["a", "b"]
     assert list_items("- only\n  - child\n") == ["only", "child"]
+
+
+def test_a_draft_report_nobody_confirmed_is_not_an_answer_from_history(kb: Path, tmp_path: Path) -> None:
+    (kb / "reports" / "orders-pool.md").write_text(REPORT.replace("kind: report", "kind: draft"), encoding="utf-8")
+    a = _analyst(kb, tmp_path).analyze(_incident(fingerprint="fp-orders-pool"), CLS)
+    assert a.answered_from_history is False
+    assert a.root_cause != "The 2.3 release opened a second pool per container."
+    assert all(s.kind != "report" for s in a.sources)
+
+
+def test_bedrock_citations_of_a_draft_report_are_not_marked_as_reports() -> None:
+    from opsloop.bedrock.agent import source_from_reference
+
+    def ref(kind: str) -> dict:
+        return {"location": {"s3Location": {"uri": "s3://kb/reports/incident-orders-fp.md"}},
+                "metadata": {"kind": kind, "fingerprint": "fp"}, "content": {"text": "x"}}
+
+    assert source_from_reference(ref("report")).source.kind == "report"
+    assert source_from_reference(ref("draft")).source.kind != "report", "a draft is never answered_from_history"

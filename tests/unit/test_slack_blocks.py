@@ -108,9 +108,11 @@ def test_sources_link_only_https_and_escape_titles() -> None:
     assert "Old &lt;!here&gt; report (report)" in sources
 
 
-def test_the_only_button_is_resolve_and_carries_just_the_incident_id() -> None:
+def test_resolve_comes_first_and_every_button_carries_just_the_incident_id() -> None:
     blocks = incident_blocks(make_incident(), CLASSIFICATION, make_analysis())
-    [button] = buttons(blocks)
+    button, *room = buttons(blocks)
+    assert [b["action_id"] for b in room] == ["ack_incident", "snooze_incident", "escalate_incident", "dismiss_incident"]
+    assert all(b["value"] == "inc-20261001-ab12cd" for b in room)
     assert button["action_id"] == RESOLVE_ACTION_ID
     assert button["value"] == "inc-20261001-ab12cd"
     assert button["style"] == "primary"
@@ -173,7 +175,7 @@ def test_without_analysis_the_message_still_offers_resolve() -> None:
     blocks = incident_blocks(make_incident(frames=[]), Classification(category="unknown", severity="weird"), None)
     assert_within_slack_limits(blocks)
     assert blocks[0]["text"]["text"].startswith(":white_circle: Weird: ")
-    assert len(buttons(blocks)) == 1
+    assert buttons(blocks)[0]["action_id"] == "resolve_incident" and len(buttons(blocks)) == 5
 
 
 def test_ungrounded_analysis_says_nothing_was_found() -> None:

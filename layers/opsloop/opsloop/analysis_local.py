@@ -149,7 +149,8 @@ class ExtractiveAnalyst:
         query = build_query(incident)
         scored = self.retriever.search_scored(query.text, top_k=max(10, self.top_k * 3)) if query.text else []
         history = self._history(query.fingerprint, scored)
-        relevant = [s for s in scored if self._relevant(s) and s.doc_id not in history]
+        # A draft report (nobody confirmed its root cause) is never an answer, not even as a runbook.
+        relevant = [s for s in scored if self._relevant(s) and s.doc_id not in history and s.kind != "draft"]
         ranked = list(history.values()) + relevant
         elapsed = int((time.monotonic() - started) * 1000)
         if not ranked:

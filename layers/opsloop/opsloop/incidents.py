@@ -265,7 +265,7 @@ class IncidentStore:
         if "Item" not in r:
             return None
         item = _plain(r["Item"])
-        for k in ("incident", "classification", "analysis", "slack", "resolution"):
+        for k in ("incident", "classification", "analysis", "slack", "resolution", "resolve_draft"):
             if isinstance(item.get(k), str):
                 item[k] = json.loads(item[k])
         return item
@@ -297,6 +297,138 @@ class IncidentStore:
     def incident_for_thread(self, channel: str, ts: str) -> str | None:
         r = self._call("get_item", Key={"pk": _s(f"THREAD#{channel}#{ts}")})
         return r["Item"]["incident_id"]["S"] if "Item" in r else None
+
+    # -- Slack event deliveries ----------------------------------------------------------------------
+    def event_answered(self, event_id: str) -> bool:
+        """True once a Slack event (by its ``event_id``) has been answered: a retry of it is only acked."""
+        r = self._call("get_item", Key={"pk": _s(f"EVENT#{event_id}")}, ConsistentRead=True)
+        return bool(r.get("Item", {}).get("answered", {}).get("BOOL"))
+
+    def claim_event(self, event_id: str, *, now: float, lease_seconds: int = 90) -> bool:
+        """True for the one delivery of a Slack event that answers it.
+
+        A conditional write: the event is claimed when it was never seen, or when an earlier claim has
+        neither answered it nor held it for ``lease_seconds`` (that delivery died): a Slack retry of a
+        question whose first delivery was lost is answered, and answered once."""
+        try:
+            self._call(
+                "put_item",
+                Item={"pk": _s(f"EVENT#{event_id}"), "answered": {"BOOL": False}, "claimed_at": _n(now),
+                      "expires_at": _n(int(now) + 86400)},
+                ConditionExpression="attribute_not_exists(pk) OR (answered = :f AND claimed_at < :stale)",
+                ExpressionAttributeValues={":f": {"BOOL": False}, ":stale": _n(now - lease_seconds)},
+            )
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if self._conditional_failed(exc):
+                return False
+            raise
+
+    def event_done(self, event_id: str, *, answered: bool = True) -> None:
+        """Mark a claimed event answered, or (``answered=False``) release the claim for Slack's next retry."""
+        if answered:
+            self._call("update_item", Key={"pk": _s(f"EVENT#{event_id}")}, UpdateExpression="SET answered = :t",
+                       ExpressionAttributeValues={":t": {"BOOL": True}})
+        else:
+            self._call("update_item", Key={"pk": _s(f"EVENT#{event_id}")}, UpdateExpression="SET claimed_at = :z",
+                       ConditionExpression="answered = :f",
+                       ExpressionAttributeValues={":z": _n(0), ":f": {"BOOL": False}})
+
+    # -- the incident room: acknowledge, snooze, escalate, not an incident ----------------------------------
+    def _conditional_update(self, key: str, expr: str, cond: str, values: dict[str, Any],
+                            names: dict[str, str] | None = None) -> dict[str, Any] | None:
+        extra: dict[str, Any] = {}
+        names = {"#st": "status"} if names is None else names
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        if values:
+            extra["ExpressionAttributeValues"] = values
+        try:
+            r = self._call("update_item", Key={"pk": _s(key)}, UpdateExpression=expr, ConditionExpression=cond,
+                           ReturnValues="ALL_NEW", **extra)
+        except Exception as exc:  # noqa: BLE001
+            if self._conditional_failed(exc):
+                return None
+            raise
+        return _plain(r["Attributes"])
+
+    def acknowledge(self, incident_id: str, user: str, *, now: float) -> bool:
+        """The first acknowledgement of a waiting incident names its owner; later ones change nothing."""
+        return self._conditional_update(
+            inc_key(incident_id), "SET acknowledged_by = :u, acknowledged_at = :now",
+            "#st = :waiting AND attribute_not_exists(acknowledged_by)",
+            {":u": _s(user), ":now": _n(now), ":waiting": _s("WAITING")}) is not None
+
+    def snooze(self, incident_id: str, user: str, *, until: float) -> bool:
+        """Silence the reminder until ``until`` (a later snooze extends it; an earlier one changes nothing)."""
+        return self._conditional_update(
+            inc_key(incident_id), "SET snoozed_until = :until, snoozed_by = :u",
+            "#st = :waiting AND (attribute_not_exists(snoozed_until) OR snoozed_until < :until)",
+            {":u": _s(user), ":until": _n(until), ":waiting": _s("WAITING")}) is not None
+
+    def begin_transition(self, incident_id: str, user: str, status: str, *, now: float) -> dict[str, Any] | None:
+        """Atomically move WAITING → ``status`` (ESCALATING | DISMISSING): the one winning click gets the item."""
+        item = self._conditional_update(
+            inc_key(incident_id), "SET #st = :to, action_by = :u, action_at = :now",
+            "#st = :waiting AND attribute_exists(task_token)",
+            {":to": _s(status), ":u": _s(user), ":now": _n(now), ":waiting": _s("WAITING")})
+        if item is not None:
+            for k in ("incident", "slack"):
+                if isinstance(item.get(k), str):
+                    item[k] = json.loads(item[k])
+        return item
+
+    def undo_transition(self, incident_id: str, status: str) -> None:
+        self._conditional_update(inc_key(incident_id), "SET #st = :waiting REMOVE action_by, action_at",
+                                 "#st = :from", {":waiting": _s("WAITING"), ":from": _s(status)})
+
+    # -- muting a fingerprint ("not an incident") -------------------------------------------------------
+    def mute(self, scope: str, fingerprint: str, *, until: float, by: str, reason: str, incident_id: str,
+             now: float) -> None:
+        """Occurrences of this fingerprint are counted, but open no incident, until ``until``."""
+        self._call("update_item", Key={"pk": _s(fp_key(scope, fingerprint))},
+                   UpdateExpression=("SET muted_until = :until, muted_by = :by, muted_reason = :why, "
+                                     "muted_at = :now, muted_incident_id = :id, muted_count = :zero"),
+                   ExpressionAttributeValues={":until": _n(until), ":by": _s(by), ":why": _s(reason[:500]),
+                                              ":now": _n(now), ":id": _s(incident_id), ":zero": _n(0)})
+
+    def unmute(self, scope: str, fingerprint: str) -> bool:
+        return self._conditional_update(
+            fp_key(scope, fingerprint), "REMOVE muted_until", "attribute_exists(muted_until)", {},
+            names={}) is not None
+
+    def count_if_muted(self, scope: str, fingerprint: str, n: int, *, now: float) -> Occurrence | None:
+        """Intake's check: while the fingerprint is muted, add ``n`` to its muted count and open nothing."""
+        a = self._conditional_update(
+            fp_key(scope, fingerprint), "ADD muted_count :n SET last_seen = :now", "muted_until > :now",
+            {":n": _n(n), ":now": _n(now)}, names={})
+        if a is None:
+            return None
+        return Occurrence(str(a.get("muted_incident_id") or a.get("incident_id") or ""), int(a.get("muted_count", n)),
+                          False, "MUTED")
+
+    # -- open incidents, for /opsloop status (one item: no scan needed) -------------------------------
+    def track_open(self, incident_id: str, summary: dict[str, Any]) -> None:
+        key = {"pk": _s("OPEN_INCIDENTS")}
+        self._call("update_item", Key=key, UpdateExpression="SET #m = if_not_exists(#m, :empty)",
+                   ExpressionAttributeNames={"#m": "incidents"}, ExpressionAttributeValues={":empty": {"M": {}}})
+        self._call("update_item", Key=key, UpdateExpression="SET #m.#id = :v",
+                   ExpressionAttributeNames={"#m": "incidents", "#id": incident_id},
+                   ExpressionAttributeValues={":v": _s(json.dumps(summary))})
+
+    def _has_open_item(self) -> bool:
+        r = self._call("get_item", Key={"pk": _s("OPEN_INCIDENTS")}, ConsistentRead=True)
+        return "incidents" in r.get("Item", {})
+
+    def untrack_open(self, incident_id: str) -> None:
+        if self._has_open_item():
+            self._call("update_item", Key={"pk": _s("OPEN_INCIDENTS")}, UpdateExpression="REMOVE #m.#id",
+                       ExpressionAttributeNames={"#m": "incidents", "#id": incident_id})
+
+    def open_incidents(self) -> dict[str, dict[str, Any]]:
+        r = self._call("get_item", Key={"pk": _s("OPEN_INCIDENTS")}, ConsistentRead=True)
+        raw = r.get("Item", {}).get("incidents", {}).get("M", {})
+        return {k: json.loads(v["S"]) for k, v in raw.items() if "S" in v}
 
     def set_wait_token(self, incident_id: str, token: str, action: str, *, now: float) -> None:
         self.update_incident(incident_id, task_token=token, wait_action=action, waiting_since=now, status="WAITING")

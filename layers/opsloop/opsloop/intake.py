@@ -206,6 +206,9 @@ class Intake:
     # -- shared ------------------------------------------------------------------------------------
     def _record(self, incident: Incident, n: int) -> Occurrence:
         now = self.clock()
+        muted = self.store.count_if_muted(incident.source, incident.fingerprint, n, now=now)
+        if muted is not None:  # "not an incident": counted, nothing opened
+            return muted
         occ: Occurrence = self.store.record(
             incident.source, incident.fingerprint, n, now=now,
             new_incident_id=new_incident_id(incident.fingerprint, now),

@@ -67,8 +67,23 @@ def notify_open(incident: Incident, classification: Classification, analysis: An
                                                            "permalink": message.permalink},
                               classification=classification.to_dict(), analysis=analysis.to_dict())
         store.link_thread(message.channel, message.ts, incident.incident_id, now=now)
+        _say_if_muted_before(incident, store, notifier, message)
+    store.track_open(incident.incident_id, {"service": incident.service, "permalink": message.permalink,
+                                            "opened_at": now, "fingerprint": incident.fingerprint,
+                                            "source": incident.source})
     store.set_wait_token(incident.incident_id, token, "open", now=now)
     return message
+
+
+def _say_if_muted_before(incident: Incident, store: IncidentStore, notifier: Notifier, message: PostedMessage) -> None:
+    """On recurrence after "Not an incident": who said so, why, and how often it happened while muted."""
+    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+    if not state.get("muted_by"):
+        return
+    notifier.post_in_thread(message, (
+        f":mute: This error was marked *not an incident* by <@{_mrkdwn(str(state['muted_by']), 40)}> on "
+        f"{iso(float(state.get('muted_at') or 0))}: {_mrkdwn(str(state.get('muted_reason') or ''), 500)}. "
+        f"It occurred {int(state.get('muted_count') or 0)} time(s) while muted; the mute has ended."))
 
 
 def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier: Notifier,
@@ -81,7 +96,9 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
         # The first wait can time out while its notify call is still posting (a short reminder, a slow
         # Slack): the message is about to exist, so this is worth a retry, not a failed incident.
         raise TransientError(f"incident {incident.incident_id} has no Slack message to remind in yet")
-    if item.get("wait_action") != "remind":
+    owner = str(item.get("acknowledged_by") or "")
+    snoozed = float(item.get("snoozed_until") or 0) > now
+    if item.get("wait_action") != "remind" and not owner and not snoozed:  # acknowledged / snoozed: no reminder
         who = " ".join(f"<@{u}>" for u in allowed_resolvers[:10]) or "Anyone in this channel"
         notifier.post_in_thread(message, f":alarm_clock: This incident is still open. {who}: when it is fixed, "
                                          "press *Resolve* so opsloop can write the report.")
@@ -94,6 +111,7 @@ def close_incident(store: IncidentStore, incident: Incident, status: str, **fiel
     store.update_incident(incident.incident_id, status=status, **fields)
     store.close_fingerprint(incident.source, incident.fingerprint, incident.incident_id)
     count("IncidentClosed", outcome=status)  # CLOSED (resolved) | ESCALATED | FAILED
+    store.untrack_open(incident.incident_id)
 
 
 def seconds_since(first_seen: str, now: float) -> float | None:
@@ -110,11 +128,33 @@ def seconds_since(first_seen: str, now: float) -> float | None:
 def notify_escalate(incident: Incident, store: IncidentStore, notifier: Notifier, *, now: float) -> None:
     item = store.get_incident(incident.incident_id) or {}
     message = _slack_ref(item)
-    if message is not None and item.get("status") != "ESCALATED":
+    if message is not None and item.get("status") == "ESCALATING" and item.get("action_by"):
+        notifier.post_in_thread(message, f"<!here> :rotating_light: <@{_mrkdwn(str(item['action_by']), 40)}> "
+                                         "escalated this incident. opsloop has stopped waiting: handle it by hand, "
+                                         "and the next occurrence will open a new incident.")
+    elif message is not None and item.get("status") != "ESCALATED":
         notifier.post_in_thread(message, "<!here> :rotating_light: Nobody resolved this incident in time. "
                                          "opsloop has stopped waiting: handle it by hand, and the next "
                                          "occurrence will open a new incident.")
     close_incident(store, incident, "ESCALATED", closed_at=now, task_token="")
+
+
+def notify_dismiss(incident: Incident, classification: Classification, analysis: Analysis,
+                   resolution: dict[str, Any], store: IncidentStore, notifier: Notifier, *, now: float) -> None:
+    """"Not an incident": say who decided and why in the thread and on the message, and close it."""
+    item = store.get_incident(incident.incident_id) or {}
+    message = _slack_ref(item)
+    by, reason = str(resolution.get("by") or item.get("action_by") or ""), str(resolution.get("reason") or "")
+    days = int(resolution.get("mute_days") or 0)
+    line = (f":mute: Not an incident, said <@{_mrkdwn(by, 40)}>: {_mrkdwn(reason, 500)}. "
+            f"This error is muted for {days} day(s); occurrences are counted but open nothing.")
+    if message is not None and item.get("status") != "DISMISSED":
+        notifier.post_in_thread(message, line)
+        show = getattr(notifier, "show_state", None)
+        if show is not None:
+            show(message, incident, classification, analysis, line)
+    close_incident(store, incident, "DISMISSED", closed_at=now, task_token="", dismissed_by=by,
+                   dismissed_reason=reason[:500])
 
 
 def notify_outcome(incident: Incident, classification: Classification, analysis: Analysis,
@@ -171,7 +211,27 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     if state.get("incident_id") == incident.incident_id and state.get("count"):
         incident = replace(incident, occurrences=int(state["count"]),
                            last_seen=iso(float(state.get("last_seen", 0))) if state.get("last_seen") else incident.last_seen)
-    return summarizer.summarize(incident, classification, analysis, thread, resolved_by, previous_report(state))
+    report = summarizer.summarize(incident, classification, analysis, thread, resolved_by, previous_report(state))
+    return apply_confirmation(report, analysis, resolution)
+
+
+def apply_confirmation(report: Report, analysis: Analysis, resolution: dict[str, Any]) -> Report:
+    """Only what the resolver confirmed in the Resolve modal becomes the root cause, fix and prevention.
+
+    Without a confirmation the report is a draft: its root cause is opsloop's own analysis, marked as
+    unconfirmed (a "root cause: …" line in the thread, written by anyone, is not taken), and the knowledge
+    base metadata marks it so no analyst treats it as an answer."""
+    from .summarize_local import MAX_PARAGRAPH, clean, clean_list
+
+    confirmed = resolution.get("confirmed") if isinstance(resolution, dict) else None
+    if isinstance(confirmed, dict) and confirmed.get("by") and confirmed.get("root_cause"):
+        lines = lambda key: clean_list(str(confirmed.get(key) or "").splitlines())  # noqa: E731
+        return replace(report, root_cause=clean(confirmed["root_cause"], MAX_PARAGRAPH), resolution=lines("resolution"),
+                       prevention=lines("prevention"), confirmed_by=str(confirmed["by"])[:40], draft=False,
+                       attribution={str(k): clean(v, 200) for k, v in (confirmed.get("attribution") or {}).items()})
+    drafted = analysis.root_cause if analysis.root_cause and analysis.grounded else "unknown"
+    return replace(report, root_cause=clean(f"Unconfirmed draft (nobody confirmed a root cause): {drafted}",
+                                            MAX_PARAGRAPH), confirmed_by="", draft=True, attribution={})
 
 
 def publish_step(report: Report, wiki: Wiki) -> PublishedPage:

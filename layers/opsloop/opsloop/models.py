@@ -176,3 +176,8 @@ class Report(Model):
     resolved_by: str = ""
     language: str = "en"
     incident_occurrences: int = 0  # the latest incident's own count (0 in reports stored before it existed)
+    # Who confirmed the root cause / fix / prevention in the Resolve modal. Empty with ``draft`` set: nobody
+    # confirmed within the wait, and the knowledge base must not treat the report as an answer.
+    confirmed_by: str = ""
+    draft: bool = False
+    attribution: dict[str, str] = field(default_factory=dict)  # field → "written by <@U…>" / "… confirmed by"

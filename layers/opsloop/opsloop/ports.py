@@ -5,7 +5,7 @@ stand-ins are adapters behind them, picked by settings in :mod:`opsloop.wiring`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .models import Analysis, Classification, Incident, Report, Source, ThreadMessage
 
@@ -30,6 +30,8 @@ class Notifier(Protocol):
     def mark_resolved(self, message: PostedMessage, incident: Incident, classification: Classification,
                       analysis: Analysis, resolved_by: str, page_url: str) -> None: ...
     def fetch_thread(self, message: PostedMessage, limit: int = 200) -> list[ThreadMessage]: ...
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str: ...
 
 
 @dataclass(frozen=True)

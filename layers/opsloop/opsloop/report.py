@@ -55,7 +55,7 @@ def to_markdown(report: Report) -> str:
         "---",
         f"title: {_yaml_str(report.title)}",
         f"service: {_yaml_str(report.service)}",
-        "kind: report",
+        f"kind: {'draft' if report.draft else 'report'}",
         f"fingerprint: {report.fingerprint}",
         f"severity: {report.severity}",
         "error_patterns:",
@@ -84,6 +84,11 @@ def to_markdown(report: Report) -> str:
         lines += ["", "## Links"] + [f"- {_line(u, 500)}" for u in report.links]
     if report.resolved_by:
         lines += ["", f"Resolved by {_line(report.resolved_by, 100)}."]
+    if report.confirmed_by:
+        lines += ["", f"Root cause, fix and prevention confirmed by <@{_line(report.confirmed_by, 40)}>."]
+        lines += [f"- {_line(k.replace('_', ' '), 40)}: {_line(v, 200)}" for k, v in report.attribution.items()]
+    elif report.draft:
+        lines += ["", "Draft: nobody confirmed the root cause, fix or prevention; this report is not an answer."]
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +103,9 @@ def metadata(report: Report) -> dict:
     """Bedrock Knowledge Base metadata for the report (string, number and boolean values only)."""
     return {
         "metadataAttributes": {
-            "kind": "report",
+            "kind": "draft" if report.draft else "report",
+            "draft": report.draft,
+            "confirmed_by": report.confirmed_by,
             "fingerprint": report.fingerprint,
             "service": report.service,
             "severity": report.severity,

@@ -86,10 +86,10 @@ def slack_notifier() -> SlackNotifier:
 
     s = get_settings()
     s.require("slack_channel_id")
-    token = get_secrets(s).slack_bot_token
-    if not token:
-        raise ConfigError("slack_bot_token is empty in the opsloop secret")
-    return SlackNotifier(make_client(token.get_secret_value(), base_url=s.slack_api_url or None), s.slack_channel_id)
+    from .slack.credentials import checked_bot_token
+
+    token = checked_bot_token(get_secrets(s).slack_bot_token.get_secret_value())
+    return SlackNotifier(make_client(token, base_url=s.slack_api_url or None), s.slack_channel_id)
 
 
 @functools.lru_cache(maxsize=1)

@@ -106,7 +106,7 @@ def source_from_reference(reference: Mapping[str, Any], *, knowledge_prefix: str
         return None
     declared = _metadata_str(metadata, "kind")  # stored reports carry kind=report in their KB metadata
     under_reports = bool(reports_prefix) and doc_id.startswith(reports_prefix.strip("/") + "/")
-    if kind != "page" and (declared == "report" or under_reports):
+    if kind != "page" and declared != "draft" and (declared == "report" or under_reports):
         kind = "report"
     title = _metadata_str(metadata, "title") or doc_id.rstrip("/").rsplit("/", 1)[-1]
     source = Source(doc_id=bound_text(doc_id, 300), title=bound_text(title, 200), uri=bound_text(uri, 1000),

@@ -388,7 +388,7 @@ class Session:
 
         execution.clicked = True
         return _click_resolve(self.dispatcher, self.aws, execution.incident_id, self.signing_secret,
-                              interaction_body, sign_request)
+                              interaction_body, sign_request, self.slack)
 
     def drive(self, execution: Execution, *, click: bool, prompt: bool = False) -> None:
         """Poll until the execution ends, seeding the thread and clicking Resolve when it waits."""
@@ -624,22 +624,42 @@ def _seed_thread(slack: Any, aws: _Aws, incident_id: str, thread: list[dict[str,
 
 
 def _click_resolve(dispatcher: Any, aws: _Aws, incident_id: str, signing_secret: str, interaction_body: Any,
-                   sign_request: Any) -> str:
+                   sign_request: Any, slack: Any = None) -> str:
+    """Click Resolve as a person would: the click opens the confirmation modal (the stand-in records the
+    views.open), then the pre-filled modal is submitted unchanged as a signed view_submission."""
+    from ..slack.interactions import view_submission_body
+
     ref = json.loads(aws.incident_item(incident_id)["slack"]["S"])
     # no response_url: the ephemeral "Resolved by" note would go to hooks.slack.com, which an offline run
     # must not reach (the handler ignores a missing one)
     body = interaction_body(incident_id=incident_id, user_id=RESOLVER, channel_id=ref["channel"],
                             message_ts=ref["ts"], response_url="")
+    opened = len(slack.views) if slack is not None else 0
+    try:
+        clicked = _post_signed(dispatcher, body, signing_secret, sign_request)
+        if clicked.get("outcome") != "confirming" or slack is None or len(slack.views) <= opened:
+            return str(clicked.get("outcome") or clicked.get("error") or "no modal opened")
+        view = slack.views[-1]
+        answer = _post_signed(dispatcher, view_submission_body(view, RESOLVER, view_id=view.get("id", "V0LOCAL")),
+                              signing_secret, sign_request)
+    except Exception as exc:  # noqa: BLE001 - reported, the execution then times out visibly
+        return f"error {type(exc).__name__}: {str(exc)[:300]}"
+    if answer.get("response_action") == "errors":
+        return "refused: " + "; ".join(str(v) for v in (answer.get("errors") or {}).values())
+    return "resolved (confirmed in the modal)"
+
+
+def _post_signed(dispatcher: Any, body: str, signing_secret: str, sign_request: Any) -> dict[str, Any]:
     headers = {"content-type": "application/x-www-form-urlencoded",
                **{k.lower(): v for k, v in sign_request(body, signing_secret, int(time.time())).items()}}
     event = {"version": "2.0", "routeKey": "POST /slack/interactions", "rawPath": "/slack/interactions",
              "headers": headers, "body": body, "isBase64Encoded": False,
              "requestContext": {"http": {"method": "POST", "path": "/slack/interactions"}}}
-    try:
-        payload = dispatcher.call("SlackInteractionsFunction", event)
-    except Exception as exc:  # noqa: BLE001 - reported, the execution then times out visibly
-        return f"error {type(exc).__name__}: {str(exc)[:300]}"
-    return json.loads(payload.get("body") or "{}").get("outcome", f"HTTP {payload.get('statusCode')}")
+    payload = dispatcher.call("SlackInteractionsFunction", event)
+    answer = json.loads(payload.get("body") or "{}")
+    if payload.get("statusCode") != 200:
+        return {"error": f"HTTP {payload.get('statusCode')}: {answer.get('error', '')}"}
+    return answer
 
 
 class _Watcher:

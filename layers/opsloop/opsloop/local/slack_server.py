@@ -65,6 +65,7 @@ class SlackStandIn(LoopbackServer):
         self._lock = threading.RLock()
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._pending_seeds: dict[str, list[dict[str, Any]]] = {}
+        self.views: list[dict[str, Any]] = []  # modals opened with views.open, in order
         self._seq = 0
         self._last_ts_micros = 0
         self.base_url = ""
@@ -220,13 +221,52 @@ class SlackStandIn(LoopbackServer):
         page, next_cursor = _page(self.members, payload, default_limit=100)
         return {"members": list(page), "response_metadata": {"next_cursor": next_cursor}}
 
+    def _api_views_open(self, payload: Mapping[str, Any], origin: str) -> dict[str, Any]:
+        trigger = str(payload.get("trigger_id") or "")
+        if not trigger:
+            raise SlackError("invalid_trigger_id")
+        view = _checked_view(payload.get("view"))
+        opened = {**view, "id": f"V{len(self.views) + 1:08d}", "team_id": "T0LOCAL", "state": {"values": {}}}
+        self.views.append(copy.deepcopy(opened))
+        return {"view": opened}
+
     def _api_auth_test(self, payload: Mapping[str, Any], origin: str) -> dict[str, Any]:
         return {"url": f"{origin}/", "team": self.team, "user": "opsloop", "team_id": "T0LOCAL",
                 "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
 
 
+def _checked_view(view: Any) -> dict[str, Any]:
+    """A modal view, refused the way Slack refuses it (Block Kit limits for views)."""
+    if isinstance(view, str):
+        try:
+            view = json.loads(view)
+        except ValueError:
+            raise SlackError("invalid_arguments") from None
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        raise SlackError("invalid_arguments")
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.views import View
+
+    try:
+        View(**view).validate_json()
+    except (SlackObjectFormationError, TypeError, KeyError, ValueError):
+        raise SlackError("invalid_arguments") from None
+    blocks = view.get("blocks") or []
+    if len(blocks) > 100 or len(str(view.get("private_metadata") or "")) > 3000 or \
+            len(str(view.get("callback_id") or "")) > 255:
+        raise SlackError("invalid_arguments")
+    for block in blocks:
+        element = block.get("element") or {}
+        if element.get("type") == "plain_text_input":
+            limit = int(element.get("max_length") or 3000)
+            if limit > 3000 or len(str(element.get("initial_value") or "")) > limit:
+                raise SlackError("invalid_arguments")
+    return view
+
+
 _METHODS = {
     "auth.test": SlackStandIn._api_auth_test,
+    "views.open": SlackStandIn._api_views_open,
     "chat.postMessage": SlackStandIn._api_post_message,
     "chat.update": SlackStandIn._api_update,
     "chat.getPermalink": SlackStandIn._api_permalink,

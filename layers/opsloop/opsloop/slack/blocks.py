@@ -40,6 +40,13 @@ from .mrkdwn import INCIDENT_ID, code_block, escape, escape_plain, is_safe_https
 
 RESOLVE_ACTION_ID = "resolve_incident"
 RESOLVE_BLOCK_ID = "opsloop_resolve"
+ACK_ACTION_ID = "ack_incident"
+SNOOZE_ACTION_ID = "snooze_incident"
+ESCALATE_ACTION_ID = "escalate_incident"
+DISMISS_ACTION_ID = "dismiss_incident"
+SNOOZE_HOURS = 4
+ROOM_ACTIONS = {ACK_ACTION_ID: "Acknowledge", SNOOZE_ACTION_ID: f"Snooze {SNOOZE_HOURS} h",
+                ESCALATE_ACTION_ID: "Escalate now", DISMISS_ACTION_ID: "Not an incident"}
 
 MAX_BLOCKS = 50
 SECTION_TEXT_MAX = 3000
@@ -205,6 +212,14 @@ def resolve_button(incident_id: str) -> ButtonElement:
     )
 
 
+def room_buttons(incident_id: str) -> list[ButtonElement]:
+    """Acknowledge, Snooze, Escalate now, Not an incident: like Resolve, the value is only the incident id."""
+    value = _check_incident_id(incident_id)
+    return [ButtonElement(text=PlainTextObject(text=label, emoji=True), action_id=action_id, value=value,
+                          **({"style": "danger"} if action_id == ESCALATE_ACTION_ID else {}))
+            for action_id, label in ROOM_ACTIONS.items()]
+
+
 def _resolved_context(resolved_by: str, page_url: str | None) -> ContextBlock:
     parts = [f"{RESOLVED_EMOJI} Resolved by {user_mention(resolved_by)}"]
     if page_url and is_safe_https_url(page_url):
@@ -228,6 +243,7 @@ def incident_blocks(
     *,
     resolved_by: str | None = None,
     page_url: str | None = None,
+    state: str | None = None,
 ) -> list[dict[str, Any]]:
     """The incident message. With ``resolved_by`` the button is replaced by who resolved it and the page."""
     _check_incident_id(incident.incident_id)
@@ -252,10 +268,13 @@ def incident_blocks(
         if sources is not None:
             blocks.append(sources)
         blocks.append(_confidence(analysis))
+    if state and not resolved:  # "Acknowledged by <@U…>", "Snoozed until …" (mrkdwn built by opsloop)
+        blocks.append(ContextBlock(elements=[_mrkdwn(truncate(state, CONTEXT_ELEMENT_MAX))]))
     if resolved:
         blocks.append(_resolved_context(str(resolved_by), page_url))
     else:
-        blocks.append(ActionsBlock(block_id=RESOLVE_BLOCK_ID, elements=[resolve_button(incident.incident_id)]))
+        blocks.append(ActionsBlock(block_id=RESOLVE_BLOCK_ID, elements=[resolve_button(incident.incident_id),
+                                                                       *room_buttons(incident.incident_id)]))
     return [b.to_dict() for b in _fit(blocks)]
 
 

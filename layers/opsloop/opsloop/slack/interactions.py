@@ -58,6 +58,36 @@ class Interaction:
 
 
 @dataclass(frozen=True)
+class ViewSubmission:
+    """A submitted modal (a ``view_submission`` payload): the Resolve confirmation form.
+
+    ``values`` maps each input's ``block_id`` to the text typed (or left pre-filled); ``incident_id`` comes
+    from the view's ``private_metadata``, which opsloop set when it opened the modal.
+    """
+
+    type: str
+    callback_id: str
+    incident_id: str
+    user_id: str
+    user_name: str
+    view_id: str
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """A ``/opsloop …`` slash command (form-encoded fields, see Slack's slash-command reference)."""
+
+    command: str
+    text: str
+    user_id: str
+    user_name: str
+    channel_id: str
+    response_url: str
+    trigger_id: str
+
+
+@dataclass(frozen=True)
 class SlackEvent:
     """An Events API event opsloop listens to: an @mention or a message, usually in an incident thread."""
 
@@ -226,13 +256,82 @@ def _response_url(value: Any) -> str:
     return url
 
 
+VIEW_VALUE_MAX = 3000  # plain_text_input's own max_length
+
+
+def parse_view_submission(payload: Mapping[str, Any]) -> ViewSubmission:
+    """Parse a ``view_submission`` payload (already JSON-decoded) into its typed fields."""
+    view = _obj(payload, "view")
+    user = _obj(payload, "user")
+    values: dict[str, str] = {}
+    state = _obj(_obj(view, "state"), "values")
+    for block_id, actions in list(state.items())[:20]:
+        if not isinstance(actions, Mapping):
+            continue
+        for element in list(actions.values())[:1]:
+            if isinstance(element, Mapping):
+                text = _str(element.get("value"))
+                values[truncate(clean(str(block_id)), 255)] = truncate(clean(text), VIEW_VALUE_MAX)
+    callback_id = _str(view.get("callback_id"))
+    if len(callback_id) > 255:
+        raise InputError("view callback_id is malformed")
+    return ViewSubmission(
+        type="view_submission",
+        callback_id=truncate(clean(callback_id), 255),
+        incident_id=_checked(view.get("private_metadata"), INCIDENT_ID, "view private_metadata (incident id)",
+                             required=False),
+        user_id=_checked(user.get("id"), USER_ID, "user id"),
+        user_name=truncate(clean(_str(user.get("username")) or _str(user.get("name"))), NAME_MAX),
+        view_id=truncate(clean(_str(view.get("id"))), 64),
+        values=values,
+    )
+
+
+def parse_payload(body: str) -> Interaction | ViewSubmission:
+    """Parse a verified interactivity request: a button click (block_actions) or a submitted modal."""
+    payload = _json_object(_form_field(body, "payload"), "payload")
+    if _str(payload.get("type")) == "view_submission":
+        return parse_view_submission(payload)
+    return _block_actions(payload)
+
+
 def parse_interaction(body: str) -> Interaction:
     """Parse a verified interaction request (form field ``payload`` holding JSON of type block_actions).
 
     Raises :class:`~opsloop.errors.InputError` for anything else, and in particular for a button value that
     is not exactly an incident id.
     """
-    payload = _json_object(_form_field(body, "payload"), "payload")
+    return _block_actions(_json_object(_form_field(body, "payload"), "payload"))
+
+
+def parse_command(body: str) -> SlashCommand:
+    """Parse a verified slash-command request (form fields ``command``, ``text``, ``user_id``, …)."""
+    command = _form_field(body, "command")
+    if command != "/opsloop":
+        raise InputError("not the /opsloop command")
+    try:
+        text = _form_field(body, "text")
+    except InputError:
+        text = ""
+    try:
+        name = _form_field(body, "user_name")
+    except InputError:
+        name = ""
+    fields = {k: "" for k in ("channel_id", "response_url", "trigger_id")}
+    for k in fields:
+        try:
+            fields[k] = _form_field(body, k)
+        except InputError:
+            pass
+    return SlashCommand(command=command, text=truncate(clean(text), 500),
+                        user_id=_checked(_form_field(body, "user_id"), USER_ID, "user id"),
+                        user_name=truncate(clean(name), NAME_MAX),
+                        channel_id=_checked(fields["channel_id"], CHANNEL_ID, "channel id", required=False),
+                        response_url=_response_url(fields["response_url"]),
+                        trigger_id=truncate(clean(fields["trigger_id"]), 255))
+
+
+def _block_actions(payload: Mapping[str, Any]) -> Interaction:
     kind = _str(payload.get("type"))
     if kind != "block_actions":
         raise InputError("interaction is not a block_actions payload")
@@ -327,7 +426,48 @@ def interaction_body(incident_id: str, user_id: str, channel_id: str, message_ts
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 
 
+def view_submission_body(view: Mapping[str, Any], user_id: str, *, user_name: str = "local-user",
+                         values: Mapping[str, str] | None = None, team_id: str = "T0LOCAL",
+                         api_app_id: str = "A0LOCAL", view_id: str = "V0LOCAL") -> str:
+    """The form-encoded ``view_submission`` body Slack sends when someone submits ``view`` (as opened).
+
+    Each input keeps its ``initial_value`` unless ``values`` (block_id → text) says otherwise, as when a
+    person edits the pre-filled text before pressing Submit."""
+    state: dict[str, Any] = {}
+    for block in view.get("blocks") or []:
+        element = block.get("element") if isinstance(block, Mapping) else None
+        if block.get("type") == "input" and isinstance(element, Mapping):
+            text = (values or {}).get(block["block_id"], element.get("initial_value", ""))
+            state[block["block_id"]] = {element["action_id"]: {"type": element.get("type", "plain_text_input"),
+                                                               "value": text}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": "local"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "",
+        "trigger_id": "2.2.local",
+        "view": {**dict(view), "id": view_id, "team_id": team_id, "state": {"values": state},
+                 "hash": "1.local", "app_id": api_app_id},
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }
+    return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
+
+
+def command_body(text: str, user_id: str, channel_id: str, *, user_name: str = "local-user",
+                 team_id: str = "T0LOCAL") -> str:
+    """The form-encoded body Slack sends for ``/opsloop <text>``."""
+    return urlencode({"token": "", "team_id": team_id, "team_domain": "local", "channel_id": channel_id,
+                      "channel_name": "incidents", "user_id": user_id, "user_name": user_name,
+                      "command": "/opsloop", "text": text, "api_app_id": "A0LOCAL",
+                      "response_url": f"https://hooks.slack.com/commands/{team_id}/1/local",
+                      "trigger_id": "3.3.local"})
+
+
 __all__ = [
+    "SlashCommand", "ViewSubmission", "command_body", "parse_command", "parse_payload", "parse_view_submission",
+    "view_submission_body",
     "Interaction", "SlackEvent", "SlackRequestRejected", "UrlVerification", "interaction_body",
     "parse_event", "parse_interaction", "request_body", "sign_request", "verify_api_event", "verify_request",
 ]

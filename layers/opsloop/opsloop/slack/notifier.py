@@ -175,6 +175,16 @@ class SlackNotifier:
             blocks=incident_blocks(incident, classification, analysis),
         )
 
+    def show_state(self, message: PostedMessage, incident: Incident, classification: Classification,
+                   analysis: Analysis | None, state: str) -> None:
+        """Update the incident message with a state line (acknowledged, snoozed, not an incident, …)."""
+        self._call(
+            "chat.update", self.client.chat_update,
+            channel=message.channel, ts=message.ts,
+            text=fallback_text(incident, classification, analysis or Analysis(summary="", root_cause="")),
+            blocks=incident_blocks(incident, classification, analysis, state=state),
+        )
+
     def post_in_thread(self, message: PostedMessage, text: str) -> str:
         """Reply in the incident's thread with opsloop-authored mrkdwn (trusted; bounded to Slack's limit)."""
         resp = self._call(
@@ -224,6 +234,12 @@ class SlackNotifier:
                 ts=str(raw.get("ts") or ""),
             ))
         return out
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal for the person whose click carried ``trigger_id`` (valid for 3 seconds)."""
+        resp = self._call("views.open", self.client.views_open, trigger_id=trigger_id, view=view)
+        opened = resp.get("view") if resp is not None else None
+        return str(opened.get("id", "")) if isinstance(opened, dict) else ""
 
     def is_channel_member(self, channel: str, user: str) -> bool:
         """Whether ``user`` is in ``channel`` (used to authorise a Resolve click)."""

@@ -1,0 +1,167 @@
+"""What opsloop does with a verified click on its message, or a submitted modal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..observability import logger
+from .blocks import (ACK_ACTION_ID, DISMISS_ACTION_ID, ESCALATE_ACTION_ID, ROOM_ACTIONS, SNOOZE_ACTION_ID,
+                     SNOOZE_HOURS)
+from .interactions import Interaction, ViewSubmission
+
+MUTE_DAYS_DEFAULT = 7
+MUTE_DAYS_MAX = 90
+
+
+def reply_via(response_url: str) -> Callable[[str], None]:
+    """An ephemeral note to the person who clicked, through the click's response_url (best effort)."""
+    def reply(text: str) -> None:
+        if not response_url:
+            return
+        from slack_sdk.webhook import WebhookClient
+
+        try:
+            WebhookClient(response_url, timeout=2).send(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as exc:  # noqa: BLE001 - a lost ephemeral note must not fail the click
+            logger().warning("ephemeral reply failed", extra={"error": type(exc).__name__})
+    return reply
+
+
+def handle_action(interaction: Interaction, ports: Any) -> dict[str, Any]:
+    """A click on the incident message. Resolve opens the confirmation modal (nothing is resolved yet)."""
+    from ..resolve import open_resolve_modal
+    from .blocks import RESOLVE_ACTION_ID
+
+    if interaction.action_id in ROOM_ACTIONS:
+        return {"ok": True, "outcome": room_action(interaction, ports)}
+    if interaction.action_id != RESOLVE_ACTION_ID:
+        return {"ok": True, "outcome": "ignored"}
+    notifier = ports.notifier()
+    outcome = open_resolve_modal(interaction, store=ports.store(), allowed=ports.allowed_resolvers(),
+                                 is_member=notifier.is_channel_member, notifier=notifier,
+                                 reply=reply_via(interaction.response_url), now=ports.clock())
+    return {"ok": True, "outcome": outcome}
+
+
+def handle_view_submission(view: ViewSubmission, ports: Any) -> dict[str, Any]:
+    """The submitted Resolve modal: verified like the click, authorised again, resolved once.
+
+    A modal that is not opsloop's closes quietly (Slack closes a view on an empty 200). A refusal is shown
+    in the modal itself (``response_action: errors``), since a view submission has no response_url."""
+    from ..resolve import confirm_resolve
+    from .modal import DISMISS_CALLBACK_ID, RESOLVE_CALLBACK_ID
+
+    if view.callback_id == DISMISS_CALLBACK_ID and view.incident_id:
+        return _dismiss(view, ports)
+    if view.callback_id != RESOLVE_CALLBACK_ID or not view.incident_id:
+        return {}
+    if not (view.values.get("root_cause") or "").strip():
+        return {"response_action": "errors", "errors": {"root_cause": "Say what the root cause was."}}
+    notes: list[str] = []
+    notifier = ports.notifier()
+    outcome = confirm_resolve(view, store=ports.store(), sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+                              is_member=notifier.is_channel_member, reply=notes.append, now=ports.clock())
+    if outcome == "resolved":
+        return {}
+    return {"response_action": "errors", "errors": {"root_cause": (notes[0] if notes else outcome)[:150]}}
+
+
+def _state_line(item: dict[str, Any], now: float) -> str:
+    from ..incidents import iso
+
+    parts = []
+    if item.get("acknowledged_by"):
+        parts.append(f":eyes: Acknowledged by <@{item['acknowledged_by']}> (owner)")
+    if float(item.get("snoozed_until") or 0) > now:
+        parts.append(f":zzz: Reminders snoozed until {iso(float(item['snoozed_until']))} by <@{item.get('snoozed_by', '')}>")
+    return " · ".join(parts)
+
+
+def _show(ports: Any, incident_id: str, now: float) -> None:
+    """Redraw the incident message with its current state (best effort: the state itself is stored)."""
+    from ..models import Analysis, Classification, Incident
+    from ..ports import PostedMessage
+
+    item = ports.store().get_incident(incident_id) or {}
+    slack = item.get("slack") or {}
+    if not slack.get("ts") or not item.get("incident"):
+        return
+    try:
+        ports.notifier().show_state(PostedMessage(**slack), Incident.from_dict(item["incident"]),
+                                    Classification.from_dict(item.get("classification") or
+                                                             {"category": "unknown", "severity": "medium"}),
+                                    Analysis.from_dict(item["analysis"]) if item.get("analysis") else None,
+                                    _state_line(item, now))
+    except Exception as exc:  # noqa: BLE001
+        logger().warning("incident message not updated", extra={"error": type(exc).__name__})
+
+
+def room_action(interaction: Interaction, ports: Any) -> str:
+    """Acknowledge | Snooze | Escalate now | Not an incident, each authorised and idempotent like Resolve."""
+    from ..resolve import _explain_not_waiting, _permitted, end_wait
+    from .modal import dismiss_view
+
+    store, now, notifier = ports.store(), ports.clock(), ports.notifier()
+    reply = reply_via(interaction.response_url)
+    item = store.get_incident(interaction.incident_id)
+    if item is None:
+        reply("opsloop does not know this incident (it may have expired).")
+        return "unknown"
+    if not _permitted(item, interaction, ports.allowed_resolvers(), notifier.is_channel_member, reply):
+        return "forbidden"
+    user = interaction.user_id
+    if interaction.action_id == ACK_ACTION_ID:
+        if not store.acknowledge(interaction.incident_id, user, now=now):
+            who = item.get("acknowledged_by")
+            if who:
+                reply(f"<@{who}> already owns this incident.")
+                return "already"
+            return _explain_not_waiting(item, reply)
+        _show(ports, interaction.incident_id, now)
+        return "acknowledged"
+    if interaction.action_id == SNOOZE_ACTION_ID:
+        if not store.snooze(interaction.incident_id, user, until=now + SNOOZE_HOURS * 3600):
+            if item.get("status") == "WAITING":
+                reply("Reminders are already snoozed at least that long.")
+                return "already"
+            return _explain_not_waiting(item, reply)
+        _show(ports, interaction.incident_id, now)
+        return "snoozed"
+    if interaction.action_id == ESCALATE_ACTION_ID:
+        return end_wait(interaction, "escalate", store=store, sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+                        is_member=notifier.is_channel_member, reply=reply, now=now)
+    if interaction.action_id == DISMISS_ACTION_ID:
+        if item.get("status") != "WAITING":
+            return _explain_not_waiting(item, reply)
+        if not interaction.trigger_id:
+            return "no_trigger"
+        notifier.open_view(interaction.trigger_id, dismiss_view(interaction.incident_id, MUTE_DAYS_DEFAULT))
+        return "confirming"
+    return "ignored"
+
+
+def _dismiss(view: ViewSubmission, ports: Any) -> dict[str, Any]:
+    """The submitted "Not an incident" modal: mute the fingerprint for N days (who and why recorded), end
+    the wait with action=dismiss."""
+    from ..resolve import end_wait
+
+    reason = (view.values.get("reason") or "").strip()
+    raw_days = (view.values.get("days") or "").strip() or str(MUTE_DAYS_DEFAULT)
+    if not reason:
+        return {"response_action": "errors", "errors": {"reason": "Say why this is not an incident."}}
+    if not raw_days.isdigit() or not 1 <= int(raw_days) <= MUTE_DAYS_MAX:
+        return {"response_action": "errors", "errors": {"days": f"A whole number of days, 1 to {MUTE_DAYS_MAX}."}}
+    store, now, notifier = ports.store(), ports.clock(), ports.notifier()
+    notes: list[str] = []
+    outcome = end_wait(view, "dismiss", store=store, sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+                       is_member=notifier.is_channel_member, reply=notes.append, now=now,
+                       extra={"reason": reason[:500], "mute_days": int(raw_days)})
+    if outcome != "done":
+        return {"response_action": "errors", "errors": {"reason": (notes[0] if notes else outcome)[:150]}}
+    item = store.get_incident(view.incident_id) or {}
+    src = item.get("incident") or {}
+    if src.get("source") and src.get("fingerprint"):
+        store.mute(src["source"], src["fingerprint"], until=now + int(raw_days) * 86400, by=view.user_id,
+                   reason=reason, incident_id=view.incident_id, now=now)
+    return {}
