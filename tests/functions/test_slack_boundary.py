@@ -173,6 +173,8 @@ def test_the_table_policy_grants_only_the_calls_the_code_makes() -> None:
     from opsloop.local.runner import _template_resources
 
     statement = _template_resources(ROOT)["IncidentsTablePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
-    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # BatchGetItem: the template learner reads a batch's template buckets in one call
+    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                                        "dynamodb:BatchGetItem"}
     code = "".join(p.read_text() for p in (ROOT / "layers/opsloop/opsloop").rglob("*.py"))
     assert "delete_item" not in code and "ConditionCheck" not in code

@@ -148,6 +148,9 @@ def test_closing_an_incident_emits_its_outcome_and_resolving_the_time_to_resolve
         def close_fingerprint(self, *a: Any) -> None:
             pass
 
+        def untrack_open(self, *a: Any) -> None:
+            pass
+
     now = datetime.fromisoformat("2026-10-01T10:30:00+00:00").timestamp()
     notify_outcome(Incident(incident_id="i", fingerprint="f", template="t", message="m", source="g", service="s",
                             first_seen="2026-10-01T10:00:00Z"), Classification(category="db", severity="high"),

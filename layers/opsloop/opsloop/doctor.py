@@ -25,7 +25,7 @@ SIGNING_SECRET = re.compile(r"^[0-9a-f]{32}$")  # Slack app signing secrets: 32 
 SECRET_FIELDS = ("slack_bot_token", "slack_signing_secret", "username", "password")
 # The bot scopes of slack/manifest.yaml, for an installation without the repository next to it.
 DEFAULT_SCOPES = ("chat:write", "channels:history", "groups:history", "channels:read", "groups:read",
-                  "app_mentions:read")
+                  "app_mentions:read", "commands")
 
 
 @dataclass(frozen=True)
