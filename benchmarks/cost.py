@@ -65,7 +65,9 @@ def _measure(name: str, work: Path) -> dict:
     execution = json.loads((out / "execution.json").read_text(encoding="utf-8"))
     if result.status != "SUCCEEDED" or "cost" not in execution:
         raise SystemExit(f"{name}: the run ended {result.status}")
-    return execution["cost"]
+    [meta] = (out / "knowledge").glob("*.metadata.json")
+    counted = json.loads(meta.read_text(encoding="utf-8"))["metadataAttributes"]["incident_occurrences"]
+    return {**execution["cost"], "lines_counted": counted}
 
 
 def main() -> None:
@@ -76,15 +78,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="opsloop-cost-") as tmp:
         costs = {name: _scenario(name, Path(tmp)) for name in ("one incident", "storm", "recurrence")}
     base = costs["one incident"]["total_usd"]
-    print("| scenario | transitions | Lambda requests | Lambda GB-s | DynamoDB units | EventBridge events | "
+    print("| scenario | lines counted | transitions | Lambda requests | Lambda GB-s | DynamoDB units | EventBridge events | "
           "S3 requests | model tokens | total (USD) | × one incident |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, c in costs.items():
         q = {r["item"]: r["quantity"] for r in c["rows"]}
         ddb = q["DynamoDB write request units"] + q["DynamoDB read request units"]
         s3 = q["S3 PUT/COPY/POST/LIST requests"] + q["S3 GET and other requests"]
         tokens = sum(v for k, v in q.items() if k.startswith("Model "))
-        print(f"| {name} | {q['Step Functions state transitions']:g} | {q['Lambda requests']:g} | "
+        print(f"| {name} | {c['lines_counted']} | {q['Step Functions state transitions']:g} | {q['Lambda requests']:g} | "
               f"{c['lambda_gb_seconds']:.3f} | {ddb:g} | {q['EventBridge events']:g} | {s3:g} | {tokens:g} | "
               f"{c['total_usd']:.6f} | {c['total_usd'] / base:.2f} |")
     print()

@@ -16,6 +16,7 @@ HOSTILE = [
     {"user": "U0DBA00001", "text": "<b onmouseover=alert(1)>pool</b> <script>alert(2)</script> <img src=x onerror=alert(3)>"},
     {"user": "U0DBA00001", "text": "Root cause: the reporting job <i>exhausts</i> max_connections."},
     {"user": "U0ONCALL01", "text": "Fix: moved the job to the replica. <a href=\"javascript:alert(4)\">click</a>"},
+    {"user": "U0ONCALL01", "text": "I used key AKIAZ3MPLE7EXAMPLE2Q to check it"},
 ]
 ALLOWED_ATTRS = {"class", "href", "rel", "role", "lang", "charset", "http-equiv", "content", "id"}
 
@@ -61,6 +62,7 @@ def test_preview_shows_both_payloads_and_holds_no_markup_or_secret_from_them(pre
         assert f"<h2>{heading}</h2>" in stored.read_text(encoding="utf-8") and f"<h2>{heading}</h2>" in page
     # The run's credentials never reach a recorded payload, so never the preview.
     assert "xoxb-" not in page and "Authorization" not in page and "Basic " not in page
+    assert "AKIAZ3MPLE7EXAMPLE2Q" not in page and "I used key" in page  # a pasted key is redacted, the reply shown
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="no Chromium installed (Debian: apt-get install chromium)")

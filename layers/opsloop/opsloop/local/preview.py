@@ -10,7 +10,8 @@ report: this module only lays out what the payloads say.
 Everything in those payloads came from log lines and threads, so it is hostile text: Slack text is
 HTML-escaped after its few mrkdwn marks (``*bold*``, ``_italic_``, `` `code` ``, fenced blocks, links)
 are recognised; the Confluence body is re-emitted through an allowlist of elements (no attributes except
-an http(s) ``href``), so the preview holds no markup, script or event handler from the log. The page has
+an http(s) ``href``), so the preview holds no markup, script or event handler from the log. People's
+thread replies are redacted like everything opsloop stores, so a pasted secret does not reach the file. The page has
 no scripts and no remote resources (a Content-Security-Policy says so to the browser too).
 """
 
