@@ -2,7 +2,8 @@
 
 One table, one string key ``pk``:
 
-* ``FP#<scope>#<fingerprint>`` — the fingerprint's current incident. Every intake container that sees the
+* ``FP#<scope>#<fingerprint>`` — the fingerprint's current incident in one scope: ``<account>#<region>#<log
+  group or alarm>`` (see :func:`storm_scope`), so the same error in prod and in staging is two incidents. Every intake container that sees the
   same error races on this item with conditional writes: the first writer opens the incident, all others
   add their occurrences to its counter (``ADD`` is atomic, so counts are exact).
 * ``INC#<incident_id>`` — one incident: its redacted sample, the Slack message, the task token of the
@@ -28,10 +29,25 @@ _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "
               "RequestLimitExceeded", "TransactionConflictException", "ServiceUnavailable"}
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
+LINK_SECONDS = 24 * 3600  # the same error opened elsewhere within a day is named as related
 
 
 def fp_key(scope: str, fingerprint: str) -> str:
     return f"FP#{scope}#{fingerprint}"
+
+
+def storm_scope(incident: Any) -> str:
+    """The storm-control scope of an incident (an Incident or its dict): (account, region, log group).
+
+    An incident that names neither account nor region (older events, hand-made samples) keeps the plain
+    log group as its scope, as before accounts were part of the key."""
+    get = incident.get if isinstance(incident, dict) else (lambda k: getattr(incident, k, None))
+    account, region, source = get("account") or "", get("region") or "", get("source") or ""
+    return f"{account}#{region}#{source}" if (account or region) else source
+
+
+def tpl_key(fingerprint: str) -> str:
+    return f"TPL#{fingerprint}"
 
 
 def inc_key(incident_id: str) -> str:
@@ -178,6 +194,26 @@ class IncidentStore:
                     raise
             # Lost a race on every path: the item changed under us; read the new state and try again.
         raise TransientError(f"could not record occurrences of {fingerprint}: too much contention")
+
+    def link_fingerprint(self, fingerprint: str, scope: str, incident_id: str, *, account: str | None,
+                         region: str | None, now: float) -> dict[str, Any] | None:
+        """Remember the latest incident opened for this fingerprint in any scope; return the previous one
+        when it was opened in another scope (another account, region or log group) in the last
+        :data:`LINK_SECONDS`, so the new incident can name it. One write per opened incident, none per line."""
+        r = self._call(
+            "update_item", Key={"pk": _s(tpl_key(fingerprint))},
+            UpdateExpression="SET incident_id = :id, #sc = :scope, account = :acct, #rg = :region, opened_at = :now, "
+                             "expires_at = :exp",
+            ExpressionAttributeNames={"#sc": "scope", "#rg": "region"},
+            ExpressionAttributeValues={":id": _s(incident_id), ":scope": _s(scope), ":acct": _s(account or ""),
+                                       ":region": _s(region or ""), ":now": _n(now),
+                                       ":exp": _n(int(now) + INCIDENT_TTL_SECONDS)},
+            ReturnValues="ALL_OLD",
+        )
+        old = _plain(r.get("Attributes") or {})
+        if not old or old.get("scope") == scope or now - float(old.get("opened_at", 0)) > LINK_SECONDS:
+            return None
+        return old
 
     def _promote(self, key: dict[str, Any], incident_id: str) -> bool:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .classify import classify
 from .errors import InputError
-from .incidents import IncidentStore, iso
+from .incidents import IncidentStore, iso, storm_scope
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, Summarizer, Wiki)
 from .report import metadata, report_name, to_markdown
@@ -80,7 +80,7 @@ def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier
 
 def close_incident(store: IncidentStore, incident: Incident, status: str, **fields: Any) -> None:
     store.update_incident(incident.incident_id, status=status, **fields)
-    store.close_fingerprint(incident.source, incident.fingerprint, incident.incident_id)
+    store.close_fingerprint(storm_scope(incident), incident.fingerprint, incident.incident_id)
 
 
 def notify_escalate(incident: Incident, store: IncidentStore, notifier: Notifier, *, now: float) -> None:
@@ -138,7 +138,7 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     thread = [replace(m, text=redact(m.text).text) for m in thread]
     resolved_by = str(resolution.get("resolved_by") or item.get("resolved_by") or "")
     # The occurrence count kept growing after the execution started: report the final one.
-    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+    state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if state.get("incident_id") == incident.incident_id and state.get("count"):
         incident = replace(incident, occurrences=int(state["count"]),
                            last_seen=iso(float(state.get("last_seen", 0))) if state.get("last_seen") else incident.last_seen)
@@ -171,7 +171,7 @@ def store_step(incident: Incident, report: Report, page: dict[str, Any], s3: Any
         if code in ("SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"):
             raise TransientError(f"S3 PutObject: {code}") from exc
         raise PermanentError(f"S3 PutObject to s3://{bucket}/{key}: {code}") from exc
-    store.save_report(incident.source, incident.fingerprint, json.dumps(report.to_dict()), key)
+    store.save_report(storm_scope(incident), incident.fingerprint, json.dumps(report.to_dict()), key)
     return {"bucket": bucket, "key": key, "uri": f"s3://{bucket}/{key}", "bytes": len(body), "name": name}
 
 

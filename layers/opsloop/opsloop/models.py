@@ -92,6 +92,10 @@ class Incident(Model):
     log_stream: str | None = None
     account: str | None = None
     region: str | None = None
+    # The same error's incident opened shortly before in another account / region / log group.
+    related_incident_id: str | None = None
+    related_account: str | None = None
+    related_region: str | None = None
 
 
 @dataclass(frozen=True)
