@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opsloop.config import load_settings
 from opsloop.errors import ConfigError, InputError
-from opsloop.incidents import IncidentStore
+from opsloop.incidents import IncidentStore, storm_scope
 from opsloop.intake import Intake
 from opsloop.logparse import MAX_DECOMPRESSED_BYTES, MAX_LOG_EVENTS, decode_subscription
 
@@ -140,3 +140,42 @@ def test_decoding_the_largest_accepted_payload_stays_well_inside_the_function_me
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 128 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_a_throttled_write_in_a_storm_is_retried_and_counted_once(aws: Any, monkeypatch: Any) -> None:
+    """The fault-injecting client throttles every third update (DynamoDB applies nothing then)."""
+    from botocore.exceptions import ClientError
+
+    import opsloop.incidents as incidents_mod
+
+    monkeypatch.setattr(incidents_mod.time, "sleep", lambda s: None)
+
+    class Throttling:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.n, self.throttled = inner, 0, 0
+
+        def __getattr__(self, name: str) -> Any:
+            call = getattr(self.inner, name)
+            if name != "update_item":
+                return call
+
+            def maybe(**kw: Any) -> Any:
+                self.n += 1
+                if self.n % 3 == 0:
+                    self.throttled += 1
+                    raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
+                return call(**kw)
+            return maybe
+
+    client = Throttling(aws["ddb"])
+    settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus"})
+    store = IncidentStore(client, aws["table"])
+    intake = Intake(settings, store, aws["events"], clock=Clock())
+    opened = []
+    for _ in range(30):
+        opened += intake.handle_subscription(_payload("/ecs/orders", [ERR] * 10)).opened
+    assert client.throttled >= 10 and store.throttled == client.throttled
+    assert len(opened) == 1
+    (event,) = _opened_events(aws)
+    state = store.fingerprint_state(storm_scope(event["detail"]["incident"]), event["detail"]["incident"]["fingerprint"])
+    assert state["count"] == 300  # every line once: no loss, no double count

@@ -29,6 +29,7 @@ _RETRYABLE = {"ProvisionedThroughputExceededException", "ThrottlingException", "
               "RequestLimitExceeded", "TransactionConflictException", "ServiceUnavailable"}
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
+THROTTLE_RETRIES = 4
 LINK_SECONDS = 24 * 3600  # the same error opened elsewhere within a day is named as related
 
 
@@ -98,20 +99,30 @@ class IncidentStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._db = client
         self._table = table_name
+        self.throttled = 0  # throttled calls retried by this store (for metrics and benchmarks)
 
     # -- low level -------------------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        """One DynamoDB call. A throttled or failed-on-the-server write was not applied, so it is retried
+        here (a few times, with backoff) instead of failing the batch: Lambda's retry of a whole batch would
+        count the fingerprints that had already succeeded a second time."""
         from botocore.exceptions import ClientError
 
-        try:
-            return getattr(self._db, op)(TableName=self._table, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
-                raise
-            if code in _RETRYABLE:
-                raise TransientError(f"DynamoDB {op}: {code}") from exc
-            raise PermanentError(f"DynamoDB {op} on {self._table}: {code}") from exc
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                return getattr(self._db, op)(TableName=self._table, **kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "ConditionalCheckFailedException":
+                    raise
+                if code in _RETRYABLE:
+                    if attempt < THROTTLE_RETRIES:
+                        self.throttled += 1
+                        time.sleep(min(1.0, 0.05 * 2 ** attempt))
+                        continue
+                    raise TransientError(f"DynamoDB {op}: {code}") from exc
+                raise PermanentError(f"DynamoDB {op} on {self._table}: {code}") from exc
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _conditional_failed(exc: Exception) -> bool:
