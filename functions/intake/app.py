@@ -1,4 +1,5 @@
-"""IntakeFunction: CloudWatch Logs subscription batches and CloudWatch Alarm state changes → incidents."""
+"""IntakeFunction: CloudWatch Logs subscription batches (direct, or through a Kinesis stream fed by a
+cross-account Logs destination) and CloudWatch Alarm state changes → incidents."""
 
 from __future__ import annotations
 
@@ -20,19 +21,17 @@ def _intake() -> Intake:
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    intake = _intake()
-    if isinstance(event, dict) and isinstance(event.get("awslogs"), dict):
-        result = intake.handle_subscription(str(event["awslogs"].get("data", "")), region=os.environ.get("AWS_REGION"))
-    elif isinstance(event, dict) and event.get("detail-type") == "CloudWatch Alarm State Change":
-        result = intake.handle_alarm(event)
-    else:
+    try:
+        result = _intake().handle(event, region=os.environ.get("AWS_REGION"))
+    except InputError as exc:
         count("IntakeRejected")
-        raise InputError("not a CloudWatch Logs subscription event or a CloudWatch Alarm State Change")
-    for name, value in (("LinesReceived", result.lines), ("LinesIgnored", result.ignored),
-                        ("LinesMalformed", result.bad_lines), ("IncidentsOpened", len(result.opened)),
-                        # lines counted against an incident already open (storm control), not announced again
-                        ("LinesDeduplicated", max(0, result.lines - result.ignored - result.bad_lines - len(result.opened)))):
-        if value:
-            count(name, value)
-    logger().info("intake done", extra={k: v for k, v in result.to_dict().items() if k != "counted"})
-    return result.to_dict()
+        logger().warning("intake rejected the event", extra={"error": str(exc)[:300]})
+        raise
+    for name, value in result.get("metrics", {}).items():
+        count(name, value)
+    if result.get("dropped"):
+        logger().warning("batch set aside", extra={"reason": result["dropped"], "account": result.get("account")})
+    logger().info("intake done", extra={k: v for k, v in result.items() if k not in ("counted", "metrics")})
+    if "batchItemFailures" in result:
+        return {"batchItemFailures": result["batchItemFailures"]}
+    return result

@@ -15,7 +15,8 @@ EVENTS = ROOT / "events"
 # Which sample event exercises which function directory (sam local invoke <Fn> -e events/<file>).
 FOR_FUNCTION = {
     "intake": ["cloudwatch_logs_subscription.json", "cloudwatch_logs_control_message.json",
-               "cloudwatch_alarm_state_change.json"],
+               "cloudwatch_alarm_state_change.json", "cloudwatch_logs_subscription_member_account.json",
+               "kinesis_member_logs.json"],
     "classify": ["classify.json"], "analyze": ["analyze.json"], "notify_slack": ["notify_slack_open.json"],
     "summarize": ["summarize.json"], "publish_confluence": ["publish_confluence.json"],
     "store_report": ["store_report.json"], "ingest_knowledge": ["ingest_knowledge_start.json", "ingest_knowledge_status.json"],
@@ -41,7 +42,7 @@ def test_subscription_samples_decode_like_lambda_receives_them() -> None:
 
 
 @pytest.mark.parametrize("name", [f for files in FOR_FUNCTION.values() for f in files if not f.startswith(
-    ("cloudwatch", "slack_", "seed_", "demo_"))] + ["state_machine_input.json"])
+    ("cloudwatch", "kinesis_", "slack_", "seed_", "demo_"))] + ["state_machine_input.json"])
 def test_step_events_parse_into_the_models_the_handlers_use(name: str) -> None:
     event = load_event(name)
     Incident.from_dict(event["incident"])

@@ -70,6 +70,14 @@ def emitted() -> set[tuple[str, frozenset[str]]]:
                 continue
             dims = frozenset(k.arg for k in node.keywords if k.arg) | SERVICE
             found.update((n, dims) for n in names)
+        # Intake's per-batch counters: the keys of IntakeResult.metrics(), each counted by the handler with
+        # ``count(name, value)`` and no dimension of its own.
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == "metrics":
+                for d in ast.walk(node):
+                    if isinstance(d, ast.Dict):
+                        found.update((k.value, SERVICE) for k in d.keys
+                                     if isinstance(k, ast.Constant) and isinstance(k.value, str))
     return found
 
 

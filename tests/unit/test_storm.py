@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from opsloop.config import load_settings
-from opsloop.incidents import CLOSED, IncidentStore
+from opsloop.incidents import CLOSED, IncidentStore, storm_scope
 from opsloop.intake import Intake
 from opsloop.local.runner import encode_subscription
 
@@ -95,7 +95,7 @@ def test_ten_thousand_lines_from_concurrent_invocations_open_one_incident_with_t
     assert len(opened) == 1
     events = _opened_events(aws)
     assert len(events) == 1 and events[0]["detail"]["incident"]["incident_id"] == opened[0]
-    state = IncidentStore(aws["ddb"], aws["table"]).fingerprint_state("/ecs/orders-api",
+    state = IncidentStore(aws["ddb"], aws["table"]).fingerprint_state(storm_scope(events[0]["detail"]["incident"]),
                                                                      events[0]["detail"]["incident"]["fingerprint"])
     assert state["count"] == 10_000
 
@@ -120,9 +120,10 @@ def test_recurrence_after_resolution_opens_a_new_incident_linked_to_the_old_one(
     batch = encode_subscription("/ecs/orders-api", [_line(1)])["awslogs"]["data"]
     first = intake.handle_subscription(batch).opened[0]
     store = IncidentStore(aws["ddb"], aws["table"])
-    fp = _opened_events(aws)[0]["detail"]["incident"]["fingerprint"]
-    store.close_fingerprint("/ecs/orders-api", fp, first)
-    assert store.fingerprint_state("/ecs/orders-api", fp)["status"] == CLOSED
+    opened_incident = _opened_events(aws)[0]["detail"]["incident"]
+    fp, scope = opened_incident["fingerprint"], storm_scope(opened_incident)
+    store.close_fingerprint(scope, fp, first)
+    assert store.fingerprint_state(scope, fp)["status"] == CLOSED
 
     clock.t += 30 * 24 * 3600  # a month later
     second = intake.handle_subscription(batch).opened
@@ -231,6 +232,6 @@ def test_a_whole_batch_is_redacted_before_anything_is_counted_ignored_or_announc
     text = json.dumps(events)
     assert secret not in text and "hunter" not in text and "[REDACTED:" in text
     store = IncidentStore(aws["ddb"], aws["table"])
-    counts = sorted(store.fingerprint_state("/ecs/orders-api", e["detail"]["incident"]["fingerprint"])["count"]
+    counts = sorted(store.fingerprint_state(storm_scope(e["detail"]["incident"]), e["detail"]["incident"]["fingerprint"])["count"]
                     for e in events)
     assert counts == [20, 30]

@@ -54,6 +54,10 @@ class Settings:
     redact_patterns: list[str] = field(default_factory=list)
     slack_update_seconds: int = 60
     max_message_bytes: int = 8192
+    # The stack's own log groups: batches from them are dropped (a second guard against feeding on itself).
+    own_log_groups: list[str] = field(default_factory=list)
+    # Accounts whose batches and alarms may open incidents; empty accepts every account (offline runs).
+    allowed_accounts: list[str] = field(default_factory=list)
     analyst: str = "bedrock-kb"
     agent_id: str = ""
     agent_alias_id: str = ""
@@ -119,6 +123,13 @@ def _list(env: Mapping[str, str], name: str) -> list[str]:
     return [p.strip() for p in env.get(name, "").replace(";", ",").split(",") if p.strip()]
 
 
+def _accounts(values: list[str]) -> list[str]:
+    bad = [v for v in values if not (len(v) == 12 and v.isdigit())]
+    if bad:
+        raise ConfigError(f"OPSLOOP_ALLOWED_ACCOUNTS: not 12-digit AWS account ids: {', '.join(bad[:5])}")
+    return values
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     e = os.environ if env is None else env
     g = lambda n, d="": e.get("OPSLOOP_" + n, d).strip()  # noqa: E731
@@ -140,6 +151,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redact_patterns=[str(p) for p in redact],
         slack_update_seconds=_int(e, "OPSLOOP_SLACK_UPDATE_SECONDS", 60, 0),
         max_message_bytes=_int(e, "OPSLOOP_MAX_MESSAGE_BYTES", 8192, 256),
+        own_log_groups=_list(e, "OPSLOOP_OWN_LOG_GROUPS"),
+        allowed_accounts=_accounts(_list(e, "OPSLOOP_ALLOWED_ACCOUNTS")),
         analyst=_choice(e, "OPSLOOP_ANALYST", analyst_default, ANALYSTS),
         agent_id=g("AGENT_ID"),
         agent_alias_id=g("AGENT_ALIAS_ID"),

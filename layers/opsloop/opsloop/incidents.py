@@ -2,7 +2,8 @@
 
 One table, one string key ``pk``:
 
-* ``FP#<scope>#<fingerprint>`` — the fingerprint's current incident. Every intake container that sees the
+* ``FP#<scope>#<fingerprint>`` — the fingerprint's current incident in one scope: ``<account>#<region>#<log
+  group or alarm>`` (see :func:`storm_scope`), so the same error in prod and in staging is two incidents. Every intake container that sees the
   same error races on this item with conditional writes: the first writer opens the incident, all others
   add their occurrences to its counter (``ADD`` is atomic, so counts are exact).
 * ``INC#<incident_id>`` — one incident: its redacted sample, the Slack message, the task token of the
@@ -21,16 +22,32 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .aws_errors import is_conditional_check_failed, map_aws_error
+from .aws_errors import error_code, is_conditional_check_failed, map_aws_error
 from .errors import TransientError
 
 PENDING, OPEN, CLOSED = "PENDING", "OPEN", "CLOSED"
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
+THROTTLE_RETRIES = 4
+LINK_SECONDS = 24 * 3600  # the same error opened elsewhere within a day is named as related
 
 
 def fp_key(scope: str, fingerprint: str) -> str:
     return f"FP#{scope}#{fingerprint}"
+
+
+def storm_scope(incident: Any) -> str:
+    """The storm-control scope of an incident (an Incident or its dict): (account, region, log group).
+
+    An incident that names neither account nor region (older events, hand-made samples) keeps the plain
+    log group as its scope, as before accounts were part of the key."""
+    get = incident.get if isinstance(incident, dict) else (lambda k: getattr(incident, k, None))
+    account, region, source = get("account") or "", get("region") or "", get("source") or ""
+    return f"{account}#{region}#{source}" if (account or region) else source
+
+
+def tpl_key(fingerprint: str) -> str:
+    return f"TPL#{fingerprint}"
 
 
 def inc_key(incident_id: str) -> str:
@@ -81,16 +98,29 @@ class IncidentStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._db = client
         self._table = table_name
+        self.throttled = 0  # throttled calls retried by this store (for metrics and benchmarks)
 
     # -- low level -------------------------------------------------------------------------------
     def _call(self, op: str, **kwargs: Any) -> dict[str, Any]:
-        """One DynamoDB call; a failed condition stays a ClientError (callers read it as an answer)."""
-        try:
-            return getattr(self._db, op)(TableName=self._table, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - mapped to opsloop's two classes, conditions excepted
-            if is_conditional_check_failed(exc):
-                raise
-            raise map_aws_error(exc, f"DynamoDB {op} on {self._table}") from exc
+        """One DynamoDB call; a failed condition stays a ClientError (callers read it as an answer).
+
+        A throttled or failed-on-the-server call (an error code the service answered with) was not applied,
+        so it is retried here a few times with backoff instead of failing the batch: Lambda's retry of a
+        whole batch would count the fingerprints that had already succeeded a second time. A transport error
+        (a timeout) may have been applied, so it is not retried here."""
+        for attempt in range(THROTTLE_RETRIES + 1):
+            try:
+                return getattr(self._db, op)(TableName=self._table, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - mapped to opsloop's two classes, conditions excepted
+                if is_conditional_check_failed(exc):
+                    raise
+                mapped = map_aws_error(exc, f"DynamoDB {op} on {self._table}")
+                if isinstance(mapped, TransientError) and error_code(exc) and attempt < THROTTLE_RETRIES:
+                    self.throttled += 1
+                    time.sleep(min(1.0, 0.05 * 2 ** attempt))
+                    continue
+                raise mapped from exc
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _conditional_failed(exc: Exception) -> bool:
@@ -172,6 +202,26 @@ class IncidentStore:
                     raise
             # Lost a race on every path: the item changed under us; read the new state and try again.
         raise TransientError(f"could not record occurrences of {fingerprint}: too much contention")
+
+    def link_fingerprint(self, fingerprint: str, scope: str, incident_id: str, *, account: str | None,
+                         region: str | None, now: float) -> dict[str, Any] | None:
+        """Remember the latest incident opened for this fingerprint in any scope; return the previous one
+        when it was opened in another scope (another account, region or log group) in the last
+        :data:`LINK_SECONDS`, so the new incident can name it. One write per opened incident, none per line."""
+        r = self._call(
+            "update_item", Key={"pk": _s(tpl_key(fingerprint))},
+            UpdateExpression="SET incident_id = :id, #sc = :scope, account = :acct, #rg = :region, opened_at = :now, "
+                             "expires_at = :exp",
+            ExpressionAttributeNames={"#sc": "scope", "#rg": "region"},
+            ExpressionAttributeValues={":id": _s(incident_id), ":scope": _s(scope), ":acct": _s(account or ""),
+                                       ":region": _s(region or ""), ":now": _n(now),
+                                       ":exp": _n(int(now) + INCIDENT_TTL_SECONDS)},
+            ReturnValues="ALL_OLD",
+        )
+        old = _plain(r.get("Attributes") or {})
+        if not old or old.get("scope") == scope or now - float(old.get("opened_at", 0)) > LINK_SECONDS:
+            return None
+        return old
 
     def _promote(self, key: dict[str, Any], incident_id: str) -> bool:
         try:

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from .config import Settings
 from .errors import ConfigError, InputError, TransientError
-from .incidents import IncidentStore, Occurrence, iso
+from .incidents import IncidentStore, Occurrence, iso, storm_scope
 from .models import Analysis, Classification, Incident
 
 EVENT_SOURCE = "opsloop.intake"
@@ -38,6 +38,10 @@ class IntakeResult:
     opened: list[str] = field(default_factory=list)
     counted: dict[str, int] = field(default_factory=dict)  # incident id -> total occurrences now
     control: bool = False
+    # Why the whole batch was set aside without an incident: "own-log-group" (the loop guard),
+    # "account-not-allowed", "empty"; None for a batch that was processed.
+    dropped: str | None = None
+    account: str | None = None
 
     def add(self, occ: Occurrence) -> None:
         self.counted[occ.incident_id] = occ.count
@@ -46,7 +50,19 @@ class IntakeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"lines": self.lines, "ignored": self.ignored, "bad_lines": self.bad_lines, "groups": self.groups,
-                "opened": self.opened, "counted": self.counted, "control": self.control}
+                "opened": self.opened, "counted": self.counted, "control": self.control, "dropped": self.dropped,
+                "account": self.account}
+
+    def metrics(self) -> dict[str, int]:
+        """The business metrics this batch contributes (name → count; zero counts are left out)."""
+        out = {"LinesReceived": self.lines, "LinesIgnored": self.ignored, "LinesMalformed": self.bad_lines,
+               "IncidentsOpened": len(self.opened), "ControlMessages": int(self.control),
+               "BatchesFromOwnLogGroups": int(self.dropped == "own-log-group"),
+               "BatchesFromUnknownAccount": int(self.dropped == "account-not-allowed"),
+               "EmptyBatches": int(self.dropped == "empty"),
+               # lines counted against an incident already open (storm control), not announced again
+               "LinesDeduplicated": max(0, self.lines - self.ignored - self.bad_lines - len(self.opened))}
+        return {k: v for k, v in out.items() if v}
 
 
 def service_of(log_group: str) -> str:
@@ -56,8 +72,15 @@ def service_of(log_group: str) -> str:
     return (parts[-1] if parts else log_group or "unknown")[:100]
 
 
-def new_incident_id(fingerprint: str, ts: float) -> str:
-    return f"{datetime.fromtimestamp(ts, tz=timezone.utc):%Y%m%dT%H%M%S}-{fingerprint[:12]}"
+def new_incident_id(fingerprint: str, ts: float, scope: str = "") -> str:
+    """Time, fingerprint and (when the scope names an account) a short hash of the storm scope, so the same
+    error opened in two accounts in the same second gets two ids."""
+    stamp = f"{datetime.fromtimestamp(ts, tz=timezone.utc):%Y%m%dT%H%M%S}-{fingerprint[:12]}"
+    if not scope or "#" not in scope:
+        return stamp
+    import hashlib
+
+    return f"{stamp}-{hashlib.sha256(scope.encode()).hexdigest()[:6]}"
 
 
 class _Ignore:
@@ -96,6 +119,53 @@ class Intake:
         self._extra = compile_extra(settings.redact_patterns)
         self.parallel_groups = MAX_PARALLEL_GROUPS
         self.templates = templates  # a templates.TemplateLearner, or None for masked fingerprints only
+        self._own_groups = frozenset(settings.own_log_groups)
+        self._allowed_accounts = frozenset(settings.allowed_accounts)
+
+    # -- the one entry point ---------------------------------------------------------------------
+    def handle(self, event: Any, *, region: str | None = None) -> dict[str, Any]:
+        """Any event intake is wired to: a subscription batch delivered to Lambda directly
+        (``awslogs.data``), a Kinesis batch from a CloudWatch Logs destination (``Records[].kinesis.data``,
+        the same gzip+base64 payload), or a CloudWatch Alarm State Change (from this or a member account)."""
+        if isinstance(event, dict) and isinstance(event.get("awslogs"), dict):
+            result = self.handle_subscription(str(event["awslogs"].get("data", "")), region=region)
+            return {**result.to_dict(), "metrics": result.metrics()}
+        if isinstance(event, dict) and isinstance(event.get("Records"), list):
+            return self.handle_kinesis(event["Records"], region=region)
+        if isinstance(event, dict) and event.get("detail-type") == "CloudWatch Alarm State Change":
+            result = self.handle_alarm(event)
+            return {**result.to_dict(), "metrics": result.metrics()}
+        raise InputError("not a CloudWatch Logs subscription event, a Kinesis batch or a CloudWatch Alarm "
+                         "State Change")
+
+    def handle_kinesis(self, records: list[Any], *, region: str | None = None) -> dict[str, Any]:
+        """Each Kinesis record carries one subscription payload. A record that can never be decoded is
+        counted and skipped (retrying cannot fix it, and it must not block the shard); a transient failure
+        reports that record and every later one as failed, so Lambda retries from there in order."""
+        totals: dict[str, int] = {}
+        failures: list[dict[str, str]] = []
+        opened: list[str] = []
+        for i, rec in enumerate(records):
+            kin = rec.get("kinesis") if isinstance(rec, dict) else None
+            seq = str((kin or {}).get("sequenceNumber", ""))
+            if not isinstance(kin, dict) or not isinstance(kin.get("data"), str):
+                totals["RecordsRejected"] = totals.get("RecordsRejected", 0) + 1
+                continue
+            rec_region = region or _region_of(str(rec.get("awsRegion") or "")) or None
+            try:
+                result = self.handle_subscription(kin["data"], region=rec_region)
+            except InputError:
+                totals["RecordsRejected"] = totals.get("RecordsRejected", 0) + 1
+                continue
+            except Exception:  # noqa: BLE001 - this record and the rest are retried by Lambda
+                failures = [{"itemIdentifier": str(((r or {}).get("kinesis") or {}).get("sequenceNumber", ""))}
+                            for r in records[i:] if isinstance(r, dict)]
+                failures = [f for f in failures if f["itemIdentifier"]] or [{"itemIdentifier": seq}]
+                break
+            opened += result.opened
+            for k, v in result.metrics().items():
+                totals[k] = totals.get(k, 0) + v
+        return {"records": len(records), "opened": opened, "metrics": totals, "batchItemFailures": failures}
 
     # -- CloudWatch Logs ------------------------------------------------------------------------
     def handle_subscription(self, data_b64: str, account: str | None = None, region: str | None = None) -> IntakeResult:
@@ -104,11 +174,21 @@ class Intake:
         from .redact import redact_texts
 
         batch = decode_subscription(data_b64, max_message_bytes=self.s.max_message_bytes)
-        result = IntakeResult(control=batch.message_type == "CONTROL_MESSAGE")
+        result = IntakeResult(control=batch.message_type == "CONTROL_MESSAGE", account=account or batch.owner or None)
         if result.control:
+            return result
+        if batch.log_group in self._own_groups:
+            # The loop guard: opsloop's own errors must never open incidents about themselves.
+            result.dropped = "own-log-group"
+            return result
+        if self._allowed_accounts and result.account not in self._allowed_accounts:
+            result.dropped = "account-not-allowed"
             return result
         result.bad_lines = len(batch.problems)
         result.lines = len(batch.lines)
+        if not batch.lines:
+            result.dropped = "empty"
+            return result
         lines = [line for line in batch.lines if line.message.strip()]
         result.bad_lines += result.lines - len(lines)
         # Redaction and fingerprints are computed for the whole batch at once (equal to line by line).
@@ -175,7 +255,10 @@ class Intake:
         detail = event.get("detail")
         if not isinstance(detail, dict) or not isinstance(detail.get("state"), dict):
             raise InputError("CloudWatch Alarm State Change event without detail.state")
-        result = IntakeResult()
+        result = IntakeResult(account=str(event.get("account") or "") or None)
+        if self._allowed_accounts and result.account not in self._allowed_accounts:
+            result.dropped = "account-not-allowed"
+            return result
         if detail["state"].get("value") != "ALARM":
             result.ignored = 1
             return result
@@ -206,21 +289,32 @@ class Intake:
     # -- shared ------------------------------------------------------------------------------------
     def _record(self, incident: Incident, n: int) -> Occurrence:
         now = self.clock()
-        muted = self.store.count_if_muted(incident.source, incident.fingerprint, n, now=now)
+        scope = storm_scope(incident)
+        muted = self.store.count_if_muted(scope, incident.fingerprint, n, now=now)
         if muted is not None:  # "not an incident": counted, nothing opened
             return muted
         occ: Occurrence = self.store.record(
-            incident.source, incident.fingerprint, n, now=now,
-            new_incident_id=new_incident_id(incident.fingerprint, now),
+            scope, incident.fingerprint, n, now=now,
+            new_incident_id=new_incident_id(incident.fingerprint, now, scope),
             window_seconds=self.s.storm_window_seconds, min_occurrences=self.s.min_occurrences,
         )
         incident = replace(incident, incident_id=occ.incident_id, occurrences=occ.count,
                            previous_incident_id=occ.previous_incident_id)
         if occ.opened or occ.event_pending:
+            if occ.opened:
+                other = self.store.link_fingerprint(incident.fingerprint, scope, incident.incident_id,
+                                                    account=incident.account, region=incident.region, now=now)
+                if other:
+                    incident = replace(incident, related_incident_id=other.get("incident_id"),
+                                       related_account=other.get("account") or None,
+                                       related_region=other.get("region") or None)
             self.store.create_incident(incident.to_dict(), now=now)
             self._announce(incident)
-            self.store.announced(incident.source, incident.fingerprint, incident.incident_id)
-        elif occ.status == "OPEN" and self.notifier is not None:
+            self.store.announced(scope, incident.fingerprint, incident.incident_id)
+        elif (occ.status == "OPEN" and self.notifier is not None
+              and now - occ.last_notified_at >= self.s.slack_update_seconds):
+            # record() already returned when Slack was last refreshed: inside the interval there is nothing
+            # to claim, which saves a conditional write per fingerprint on every batch of a storm.
             self._refresh_slack(incident, now)
         return occ
 
@@ -239,7 +333,7 @@ class Intake:
 
     def _refresh_slack(self, incident: Incident, now: float) -> None:
         """Keep the Slack message's occurrence count current, at most once per interval per incident."""
-        if not self.store.claim_notification(incident.source, incident.fingerprint, incident.incident_id,
+        if not self.store.claim_notification(storm_scope(incident), incident.fingerprint, incident.incident_id,
                                              now=now, interval=self.s.slack_update_seconds):
             return
         item = self.store.get_incident(incident.incident_id)
@@ -259,6 +353,10 @@ class Intake:
             logger().warning("occurrence update in Slack failed", extra={"incident_id": incident.incident_id,
                                                                          "error": type(exc).__name__})
             count("SlackUpdateFailed")
+
+
+def _region_of(value: str) -> str:
+    return value if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", value) else ""
 
 
 def _parse_time(value: str) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .classify import classify
 from .errors import InputError, TransientError
-from .incidents import IncidentStore, iso
+from .incidents import IncidentStore, iso, storm_scope
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, ReportArchive, Summarizer,
                     Wiki)
@@ -70,14 +70,15 @@ def notify_open(incident: Incident, classification: Classification, analysis: An
         _say_if_muted_before(incident, store, notifier, message)
     store.track_open(incident.incident_id, {"service": incident.service, "permalink": message.permalink,
                                             "opened_at": now, "fingerprint": incident.fingerprint,
-                                            "source": incident.source})
+                                            "source": incident.source, "account": incident.account,
+                                            "region": incident.region})
     store.set_wait_token(incident.incident_id, token, "open", now=now)
     return message
 
 
 def _say_if_muted_before(incident: Incident, store: IncidentStore, notifier: Notifier, message: PostedMessage) -> None:
     """On recurrence after "Not an incident": who said so, why, and how often it happened while muted."""
-    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+    state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if not state.get("muted_by"):
         return
     notifier.post_in_thread(message, (
@@ -109,7 +110,7 @@ def close_incident(store: IncidentStore, incident: Incident, status: str, **fiel
     from .observability import count
 
     store.update_incident(incident.incident_id, status=status, **fields)
-    store.close_fingerprint(incident.source, incident.fingerprint, incident.incident_id)
+    store.close_fingerprint(storm_scope(incident), incident.fingerprint, incident.incident_id)
     count("IncidentClosed", outcome=status)  # CLOSED (resolved) | ESCALATED | FAILED
     store.untrack_open(incident.incident_id)
 
@@ -207,7 +208,7 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     thread = [replace(m, text=redact(m.text).text) for m in thread]
     resolved_by = str(resolution.get("resolved_by") or item.get("resolved_by") or "")
     # The occurrence count kept growing after the execution started: report the final one.
-    state = store.fingerprint_state(incident.source, incident.fingerprint) or {}
+    state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if state.get("incident_id") == incident.incident_id and state.get("count"):
         incident = replace(incident, occurrences=int(state["count"]),
                            last_seen=iso(float(state.get("last_seen", 0))) if state.get("last_seen") else incident.last_seen)
@@ -247,7 +248,7 @@ def store_step(incident: Incident, report: Report, page: dict[str, Any], archive
     name = report_name(report)
     body = to_markdown(report).encode("utf-8")
     stored = archive.put_report(f"{prefix}{name}.md", body, json.dumps(metadata(report)).encode("utf-8"))
-    store.save_report(incident.source, incident.fingerprint, json.dumps(report.to_dict()), stored.key)
+    store.save_report(storm_scope(incident), incident.fingerprint, json.dumps(report.to_dict()), stored.key)
     return {"bucket": stored.bucket, "key": stored.key, "uri": stored.uri, "bytes": len(body), "name": name}
 
 

@@ -21,7 +21,11 @@ from typing import Any, Mapping
 from .errors import InputError
 
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024  # base64 text; Lambda's own event limit is far below this
-MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024  # gzip bomb guard
+# A subscription batch is at most one PutLogEvents batch (1 MiB of messages, 10,000 events) plus its JSON
+# framing. Decoded, a payload costs roughly ten times its size in Python objects, so both bounds keep the
+# intake function (512 MB) far from an out-of-memory kill: a bigger payload is not CloudWatch's, it is rejected.
+MAX_DECOMPRESSED_BYTES = 6 * 1024 * 1024  # gzip bomb guard
+MAX_LOG_EVENTS = 10_000
 MAX_JSON_LINE_CHARS = 2 * 1024 * 1024  # larger "JSON" lines are treated as plain text
 MAX_PROBLEMS = 100
 _MIN_BYTES_FOR_MARKER = 64
@@ -285,6 +289,9 @@ def decode_subscription(data_b64: str, *, max_message_bytes: int = 8192) -> Subs
     events = doc.get("logEvents", [])
     if not isinstance(events, list):
         raise InputError("subscription payload: logEvents must be a list")
+    if len(events) > MAX_LOG_EVENTS:
+        raise InputError(f"subscription payload: {len(events)} logEvents, more than the {MAX_LOG_EVENTS} "
+                         "a CloudWatch Logs batch can carry")
     lines: list[LogLine] = []
     problems: list[str] = []
 
@@ -333,4 +340,4 @@ def decode_event(event: Mapping[str, Any], *, max_message_bytes: int = 8192) -> 
 
 
 __all__ = ["LogLine", "SubscriptionBatch", "clean_text", "decode_event", "decode_subscription", "extract_message",
-           "level_of", "truncate_utf8"]
+           "level_of", "truncate_utf8", "MAX_DECOMPRESSED_BYTES", "MAX_LOG_EVENTS"]

@@ -92,6 +92,23 @@ class Incident(Model):
     log_stream: str | None = None
     account: str | None = None
     region: str | None = None
+    # The same error's incident opened shortly before in another account / region / log group.
+    related_incident_id: str | None = None
+    related_account: str | None = None
+    related_region: str | None = None
+
+    def where(self) -> str:
+        """'<account id> (<region>)', or '' when the incident names neither."""
+        if not (self.account or self.region):
+            return ""
+        return f"{self.account or 'unknown account'} ({self.region or 'unknown region'})"
+
+    def related(self) -> str:
+        """'<incident id> in <account> (<region>)' for the same error opened elsewhere, or ''."""
+        if not self.related_incident_id:
+            return ""
+        where = " ".join(p for p in (self.related_account, f"({self.related_region})" if self.related_region else "") if p)
+        return f"{self.related_incident_id} in {where}" if where else self.related_incident_id
 
 
 @dataclass(frozen=True)
@@ -181,3 +198,5 @@ class Report(Model):
     confirmed_by: str = ""
     draft: bool = False
     attribution: dict[str, str] = field(default_factory=dict)  # field → "written by <@U…>" / "… confirmed by"
+    accounts: list[str] = field(default_factory=list)  # where it happened: "<account id> (<region>)"
+    related_incidents: list[str] = field(default_factory=list)  # the same error elsewhere: "<id> (<account> <region>)"

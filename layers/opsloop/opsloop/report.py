@@ -67,6 +67,8 @@ def to_markdown(report: Report) -> str:
         f"Incident report for `{report.fingerprint}` on {_line(report.service, 200)}: severity {report.severity}, "
         f"{occurrence_counts(report)}, first seen {report.first_seen}, last seen {report.last_seen}.",
         f"Incidents: {', '.join(report.incidents)}.",
+        *([f"Account: {_line(', '.join(report.accounts), 600)}."] if report.accounts else []),
+        *([f"The same error in: {_line(', '.join(report.related_incidents), 900)}."] if report.related_incidents else []),
         "",
         "## Symptoms",
         _line(report.symptoms, 4000),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from .incidents import IncidentStore, iso
+from .incidents import IncidentStore, iso, storm_scope
 from .observability import count, logger
 
 
@@ -135,7 +135,7 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
             return "expired"
     src = item.get("incident") or {}
     if src.get("source") and src.get("fingerprint"):
-        store.close_fingerprint(src["source"], src["fingerprint"], incident_id)  # the next occurrence is new
+        store.close_fingerprint(storm_scope(src), src["fingerprint"], incident_id)  # the next occurrence is new
     count("IncidentResolved")
     logger().info("incident resolved", extra={"incident_id": incident_id, "user": user})
     reply(f"Resolved by <@{user}>. opsloop is writing the incident report now.")

@@ -149,6 +149,8 @@ def report_facts(incident: Incident, classification: Classification, resolved_by
         "resolved_by": clean(resolved_by, 200),
         "language": language,
         "incidents": [incident.incident_id],
+        "accounts": [clean(incident.where(), 200)] if incident.where() else [],
+        "related_incidents": [clean(incident.related(), 300)] if incident.related() else [],
     }
 
 
@@ -224,6 +226,8 @@ def merge_reports(previous: Report | None, current: Report) -> Report:
         template=current.template or previous.template,
         exception=current.exception or previous.exception,
         resolved_by=current.resolved_by or previous.resolved_by,
+        accounts=list(dict.fromkeys([*previous.accounts, *current.accounts]))[:MAX_ITEMS],
+        related_incidents=list(dict.fromkeys([*previous.related_incidents, *current.related_incidents]))[:MAX_ITEMS],
         language=current.language,
     )
 

@@ -126,6 +126,9 @@ def _info_panel(report: Report) -> str:
     rows = [
         ("Fingerprint", f"<code>{esc(report.fingerprint)}</code>"),
         ("Service", esc(report.service)),
+        *([("Account", esc(", ".join(report.accounts[:MAX_ITEMS]), MAX_ITEM))] if report.accounts else []),
+        *([("Same error in", esc(", ".join(report.related_incidents[:MAX_ITEMS]), MAX_ITEM))]
+          if report.related_incidents else []),
         ("Severity", esc(report.severity)),
         ("Occurrences", esc(occurrence_counts(report))),
         ("First seen", esc(report.first_seen)),

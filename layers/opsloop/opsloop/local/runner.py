@@ -91,10 +91,10 @@ def load_event(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunError(f"event file {path}: expected a JSON object")
     if isinstance(data.get("awslogs"), dict) or data.get("detail-type") == "CloudWatch Alarm State Change" \
-            or isinstance(data.get("incident"), dict):
+            or isinstance(data.get("incident"), dict) or isinstance(data.get("Records"), list):
         return data
-    raise RunError(f"event file {path}: not a CloudWatch Logs subscription event, a CloudWatch Alarm State "
-                   "Change or a state machine input ({\"incident\": ...})")
+    raise RunError(f"event file {path}: not a CloudWatch Logs subscription event, a Kinesis batch, a CloudWatch "
+                   "Alarm State Change or a state machine input ({\"incident\": ...})")
 
 
 def load_thread(path: Path) -> list[dict[str, str]]:
@@ -587,7 +587,8 @@ class _Aws:
     def to_execution_inputs(self, event: dict[str, Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
         if isinstance(event.get("incident"), dict):
             return [event]
-        kind = "CloudWatch Logs subscription" if "awslogs" in event else "CloudWatch Alarm"
+        kind = ("CloudWatch Logs subscription" if "awslogs" in event else
+                "Kinesis (CloudWatch Logs destination)" if "Records" in event else "CloudWatch Alarm")
         try:
             result = self.dispatcher.call("IntakeFunction", event)
         except Exception as exc:  # noqa: BLE001 - shown to the user as the run's error

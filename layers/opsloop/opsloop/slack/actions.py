@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..incidents import storm_scope
 from ..observability import logger
 from .blocks import (ACK_ACTION_ID, DISMISS_ACTION_ID, ESCALATE_ACTION_ID, ROOM_ACTIONS, SNOOZE_ACTION_ID,
                      SNOOZE_HOURS)
@@ -162,6 +163,6 @@ def _dismiss(view: ViewSubmission, ports: Any) -> dict[str, Any]:
     item = store.get_incident(view.incident_id) or {}
     src = item.get("incident") or {}
     if src.get("source") and src.get("fingerprint"):
-        store.mute(src["source"], src["fingerprint"], until=now + int(raw_days) * 86400, by=view.user_id,
+        store.mute(storm_scope(src), src["fingerprint"], until=now + int(raw_days) * 86400, by=view.user_id,
                    reason=reason, incident_id=view.incident_id, now=now)
     return {}

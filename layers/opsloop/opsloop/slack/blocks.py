@@ -124,6 +124,7 @@ def _facts(incident: Incident, classification: Classification) -> ContextBlock:
     elements = [
         fact("Service", incident.service or "unknown"),
         fact("Source", incident.source or "unknown"),
+        *([fact("Account", incident.where())] if incident.where() else []),
         fact("Category", classification.category or "unknown"),
         fact("Occurrences", incident.occurrences),
     ]
@@ -134,6 +135,8 @@ def _facts(incident: Incident, classification: Classification) -> ContextBlock:
     elements.append(fact("Incident", incident.incident_id))
     if incident.previous_incident_id:
         elements.append(fact("Recurrence of", incident.previous_incident_id))
+    if incident.related_incident_id:
+        elements.append(fact("Also open in", incident.related()))
     return ContextBlock(elements=elements[:CONTEXT_ELEMENTS_MAX])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..incidents import storm_scope
 from .interactions import SlashCommand
 from .mrkdwn import INCIDENT_ID, escape
 
@@ -38,7 +39,7 @@ def status_text(store: Any, now: float) -> str:
     lines = [f"*{len(open_)} open incident(s)*"]
     for incident_id, summary in sorted(open_.items(), key=lambda kv: float(kv[1].get("opened_at") or 0))[:MAX_LISTED]:
         item = store.get_incident(incident_id) or {}
-        state = store.fingerprint_state(str(summary.get("source", "")), str(summary.get("fingerprint", ""))) or {}
+        state = store.fingerprint_state(storm_scope(summary), str(summary.get("fingerprint", ""))) or {}
         count = int(state.get("count") or 0) if state.get("incident_id") == incident_id else 0
         owner = f"<@{item['acknowledged_by']}>" if item.get("acknowledged_by") else "no owner"
         link = str(summary.get("permalink") or "")
@@ -72,13 +73,13 @@ def handle_command(command: SlashCommand, ports: Any) -> dict[str, Any]:
             count("CommandForbidden", verb=verb)
             return _ephemeral("Sorry, you are not allowed to mute opsloop incidents here.")
         if verb == "unmute":
-            done = store.unmute(src["source"], src["fingerprint"])
+            done = store.unmute(storm_scope(src), src["fingerprint"])
             return _ephemeral("Unmuted: the next occurrence opens an incident." if done else "That error was not muted.")
         days = int(words[2]) if len(words) > 2 and words[2].isdigit() else 7
         if not 1 <= days <= 90:
             return _ephemeral("Mute for 1 to 90 days.")
         reason = " ".join(words[3:] if len(words) > 2 and words[2].isdigit() else words[2:]) or "muted with /opsloop"
-        store.mute(src["source"], src["fingerprint"], until=now + days * 86400, by=command.user_id,
+        store.mute(storm_scope(src), src["fingerprint"], until=now + days * 86400, by=command.user_id,
                    reason=reason[:500], incident_id=words[1], now=now)
         return _ephemeral(f"Muted for {days} day(s) by <@{command.user_id}>: {escape(reason, 500)}. "
                           "Occurrences are counted; none opens an incident.")
