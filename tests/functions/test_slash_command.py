@@ -11,6 +11,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
+from opsloop.incidents import storm_scope
 from opsloop.slack.interactions import command_body
 
 from .helpers import ROOT, load_event
@@ -22,14 +23,15 @@ IID = INCIDENT["incident_id"]
 
 def _open_incident(store: Any) -> None:
     now = time.time()
-    store.record(INCIDENT["source"], INCIDENT["fingerprint"], 7, now=now, new_incident_id=IID, window_seconds=900)
+    store.record(storm_scope(INCIDENT), INCIDENT["fingerprint"], 7, now=now, new_incident_id=IID, window_seconds=900)
     store.create_incident(INCIDENT, now=now)
     store.update_incident(IID, slack={"channel": "C0OPS", "ts": "1790000000.000100",
                                       "permalink": "https://example.slack.com/archives/C0OPS/p1790000000000100"})
     store.set_wait_token(IID, "t", "open", now=now)
     store.acknowledge(IID, "U0ONCALL01", now=now)
     store.track_open(IID, {"service": INCIDENT["service"], "permalink": "https://example.slack.com/archives/C0OPS/p1",
-                           "opened_at": now - 600, "fingerprint": INCIDENT["fingerprint"], "source": INCIDENT["source"]})
+                           "opened_at": now - 600, "fingerprint": INCIDENT["fingerprint"], "source": INCIDENT["source"],
+                           "account": INCIDENT.get("account"), "region": INCIDENT.get("region")})
 
 
 def _command(text: str, user: str = "U0ONCALL01") -> dict[str, Any]:
@@ -58,13 +60,13 @@ def test_mute_and_unmute_are_authorised_and_recorded(monkeypatch: pytest.MonkeyP
         config.reset_caches()
         _open_incident(store)
         refused = json.loads(_command(f"mute {IID} 3 noise", user="U0INTRUDER")["body"])["text"]
-        assert "not allowed" in refused and store.fingerprint_state(INCIDENT["source"], INCIDENT["fingerprint"]).get("muted_by") is None
+        assert "not allowed" in refused and store.fingerprint_state(storm_scope(INCIDENT), INCIDENT["fingerprint"]).get("muted_by") is None
         muted = json.loads(_command(f"mute {IID} 3 load test noise")["body"])["text"]
-        state = store.fingerprint_state(INCIDENT["source"], INCIDENT["fingerprint"])
+        state = store.fingerprint_state(storm_scope(INCIDENT), INCIDENT["fingerprint"])
         assert "3 day" in muted and state["muted_by"] == "U0ONCALL01" and state["muted_reason"] == "load test noise"
-        assert store.count_if_muted(INCIDENT["source"], INCIDENT["fingerprint"], 1, now=time.time()) is not None
+        assert store.count_if_muted(storm_scope(INCIDENT), INCIDENT["fingerprint"], 1, now=time.time()) is not None
         assert "Unmuted" in json.loads(_command(f"unmute {IID}")["body"])["text"]
-        assert store.count_if_muted(INCIDENT["source"], INCIDENT["fingerprint"], 1, now=time.time()) is None
+        assert store.count_if_muted(storm_scope(INCIDENT), INCIDENT["fingerprint"], 1, now=time.time()) is None
 
 
 def test_unknown_input_gets_the_help_text(monkeypatch: pytest.MonkeyPatch) -> None:

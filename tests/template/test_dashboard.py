@@ -76,7 +76,7 @@ def emitted() -> set[tuple[str, frozenset[str]]]:
             if isinstance(node, ast.FunctionDef) and node.name == "metrics":
                 for d in ast.walk(node):
                     if isinstance(d, ast.Dict):
-                        found.update((k.value, SERVICE) for k in d.keys
+                        found.update((k.value, frozenset(SERVICE)) for k in d.keys
                                      if isinstance(k, ast.Constant) and isinstance(k.value, str))
     return found
 

@@ -54,12 +54,14 @@ def test_bedrock_keeps_its_own_transient_code_and_its_hints() -> None:
 
 
 def test_the_incident_store_maps_dynamodb_failures_and_leaves_failed_conditions_to_its_caller() -> None:
-    from opsloop.incidents import IncidentStore
+    from opsloop.incidents import THROTTLE_RETRIES, IncidentStore
 
     client = boto3.client("dynamodb", region_name="us-east-1")
     store = IncidentStore(client, "incidents")
     with Stubber(client) as stub:
-        stub.add_client_error("get_item", "ProvisionedThroughputExceededException", http_status_code=400)
+        # a throttle is retried in place a few times (it was not applied), then left to Step Functions / Lambda
+        for _ in range(THROTTLE_RETRIES + 1):
+            stub.add_client_error("get_item", "ProvisionedThroughputExceededException", http_status_code=400)
         stub.add_client_error("get_item", "ResourceNotFoundException", "Requested resource not found")
         with pytest.raises(TransientError):
             store.get_incident("i-1")
