@@ -8,9 +8,10 @@ from typing import Any
 from opsloop import wiring
 from opsloop.handler import step
 from opsloop.lifecycle import publish_step
-from opsloop.models import Report
+from opsloop.models import Analysis, Report
 
 
 @step("publish")
 def handler(event: dict[str, Any]) -> Any:
-    return dataclasses.asdict(publish_step(Report.from_dict(event.get("report")), wiring.wiki()))
+    analysis = Analysis.from_dict(event["analysis"]) if isinstance(event.get("analysis"), dict) else None
+    return dataclasses.asdict(publish_step(Report.from_dict(event.get("report")), wiring.wiki(), analysis))

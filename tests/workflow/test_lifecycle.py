@@ -45,6 +45,9 @@ def test_sample_incident_goes_through_the_whole_lifecycle_and_recurs(tmp_path: P
     assert "reporting job" in reports[0].read_text(), "the thread's root cause reached the report"
     pages = list((out / "confluence" / "pages").glob("*.html"))
     assert len(pages) == 1
+    page = pages[0].read_text()
+    assert "No sources were cited" not in page, "the page lists what the analysis cited"
+    assert first.analysis["sources"][0]["title"] in page
 
     second = run(RunOptions(out=out), say=_quiet)
 

@@ -235,8 +235,9 @@ def apply_confirmation(report: Report, analysis: Analysis, resolution: dict[str,
                                             MAX_PARAGRAPH), confirmed_by="", draft=True, attribution={})
 
 
-def publish_step(report: Report, wiki: Wiki) -> PublishedPage:
-    return wiki.publish(report)
+def publish_step(report: Report, wiki: Wiki, analysis: Analysis | None = None) -> PublishedPage:
+    """The report page, with the sources the analysis cited (people check where the answer came from)."""
+    return wiki.publish(report, analysis_sources=analysis.sources if analysis is not None else ())
 
 
 def store_step(incident: Incident, report: Report, page: dict[str, Any], archive: ReportArchive, prefix: str,

@@ -5,7 +5,7 @@ stand-ins are adapters behind them, picked by settings in :mod:`opsloop.wiring`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from .models import Analysis, Classification, Incident, Report, Source, ThreadMessage
 
@@ -45,7 +45,7 @@ class PublishedPage:
 class Wiki(Protocol):
     """Where people read incident reports (Confluence)."""
 
-    def publish(self, report: Report) -> PublishedPage: ...
+    def publish(self, report: Report, *, analysis_sources: Sequence[Source] = ()) -> PublishedPage: ...
 
 
 @dataclass(frozen=True)
