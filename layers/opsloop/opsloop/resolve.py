@@ -101,8 +101,6 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
     """WAITING → RESOLVING (one conditional write) and SendTaskSuccess once.
 
     Returns the outcome: resolved | already | unknown | forbidden | expired."""
-    from botocore.exceptions import ClientError
-
     incident_id, user = interaction.incident_id, interaction.user_id
     item = store.get_incident(incident_id)
     if item is None:
@@ -116,23 +114,10 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
     output = json.dumps({"resolved_by": user, "resolved_by_name": getattr(interaction, "user_name", "") or "",
                          "resolved_at": iso(now), "incident_id": incident_id,
                          **({"confirmed": confirmed} if confirmed is not None else {})})
-    token = str(claimed.get("task_token") or "")
-    for attempt in range(2):
-        try:
-            sfn.send_task_success(taskToken=token, output=output)
-            break
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            fresh = store.get_incident(incident_id) or {}
-            # The wait may have just moved from the first wait to the reminder wait: use the new token.
-            if attempt == 0 and code in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken") and \
-                    fresh.get("task_token") and fresh.get("task_token") != token:
-                token = str(fresh["task_token"])
-                continue
-            store.undo_resolve(incident_id)
-            count("ResolveFailed", error=code or "unknown")
-            reply("opsloop could not resolve this incident: its wait has ended (timed out or escalated).")
-            return "expired"
+    if not _finish_wait(store, sfn, incident_id, claimed, output, lambda: store.undo_resolve(incident_id),
+                        failed_metric="ResolveFailed"):
+        reply("opsloop could not resolve this incident: its wait has ended (timed out or escalated).")
+        return "expired"
     src = item.get("incident") or {}
     if src.get("source") and src.get("fingerprint"):
         store.close_fingerprint(storm_scope(src), src["fingerprint"], incident_id)  # the next occurrence is new
@@ -143,7 +128,7 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
 
 
 def _finish_wait(store: IncidentStore, sfn: Any, incident_id: str, claimed: dict[str, Any], output: str,
-                 undo: Callable[[], None]) -> bool:
+                 undo: Callable[[], None], *, failed_metric: str = "RoomActionFailed") -> bool:
     """SendTaskSuccess with the current wait's token (once); on a wait that has ended, ``undo`` the claim."""
     from botocore.exceptions import ClientError
 
@@ -159,8 +144,9 @@ def _finish_wait(store: IncidentStore, sfn: Any, incident_id: str, claimed: dict
                     fresh.get("task_token") and fresh.get("task_token") != token:
                 token = str(fresh["task_token"])
                 continue
+            # The wait may have just moved from the first wait to the reminder wait: that one uses the new token.
             undo()
-            count("RoomActionFailed", error=code or "unknown")
+            count(failed_metric, error=code or "unknown")
             return False
     return False
 
