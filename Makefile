@@ -37,13 +37,16 @@ lint: $(STAMP) ## ruff (undefined names, unused imports), cfn-lint and sam valid
 build: $(STAMP) ## sam build without Docker (makefile build method, manylinux wheels for arm64)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/sam build
 
-bench: $(STAMP) ## every benchmark table (grouping, retrieval and learned recall read ../shared/eval)
+bench: $(STAMP) ## every benchmark table (grouping, retrieval, learned recall and redaction peers read ../shared/eval)
 	$(BIN)/python benchmarks/grouping.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/learned_recall.py
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/batch_equivalence.py --quick
 	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/estate.py
+	$(BIN)/python benchmarks/cost.py
+	$(BIN)/python benchmarks/redaction_peers.py
 
 lock: ## re-resolve requirements/dev.txt into requirements/lock.txt
 	rm -rf /tmp/opsloop-lock && $(PYTHON) -m venv /tmp/opsloop-lock
