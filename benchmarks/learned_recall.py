@@ -70,7 +70,7 @@ def main() -> int:
     from opsloop.report import metadata, report_name, to_markdown
     from opsloop.retrieval import LocalRetriever
     from opsloop.retrieval.query import build_query
-    from opsloop.summarize_local import ExtractiveSummarizer
+    from opsloop.report_rules import ExtractiveSummarizer
 
     alerts = [json.loads(l) for l in queries_file.read_text().splitlines() if l.strip()]
     work = Path(tempfile.mkdtemp(prefix="opsloop-learned-"))

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "layers" / "opsloop"))
 
-from opsloop.docs import Document, load_documents  # noqa: E402
+from opsloop.knowledge_docs import Document, load_documents  # noqa: E402
 from opsloop.retrieval.index import (  # noqa: E402
     DEFAULT_B, DEFAULT_WEIGHTS, FIELDS, LocalRetriever, Ranker, RankingConfig, build_index,
 )

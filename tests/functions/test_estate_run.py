@@ -10,7 +10,7 @@ from opsloop.confluence.storage import render_report
 from opsloop.models import Classification, Incident, Report
 from opsloop.report import to_markdown
 from opsloop.slack.blocks import incident_blocks
-from opsloop.summarize_local import ExtractiveSummarizer
+from opsloop.report_rules import ExtractiveSummarizer
 
 from .helpers import ROOT
 

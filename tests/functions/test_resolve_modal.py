@@ -107,7 +107,7 @@ def test_an_unauthorised_click_opens_no_modal(room: Any) -> None:
 def _report(resolution: dict[str, Any]) -> Any:
     from opsloop.lifecycle import apply_confirmation
     from opsloop.models import Classification, Incident
-    from opsloop.summarize_local import ExtractiveSummarizer
+    from opsloop.report_rules import ExtractiveSummarizer
 
     analysis = Analysis(summary="s", root_cause="A batch job holds connections.", fix_steps=["Stop it."],
                         sources=[], grounded=True)

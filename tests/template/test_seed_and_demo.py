@@ -236,7 +236,7 @@ def test_demo_scenario_is_stable_within_an_hour_and_rotates_across_hours() -> No
 
 def test_every_demo_error_matches_a_seed_runbook_so_the_analysis_can_cite_it(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opsloop.docs import load_documents
+    from opsloop.knowledge_docs import load_documents
 
     from opsloop import demo_errors as scenarios
 

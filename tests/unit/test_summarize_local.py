@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opsloop.models import Analysis, Classification, Incident, Report, ThreadMessage, TimelineEntry
-from opsloop.summarize_local import ExtractiveSummarizer, merge_reports, slack_to_plain, slack_ts_to_iso
+from opsloop.report_rules import ExtractiveSummarizer, merge_reports, slack_to_plain, slack_ts_to_iso
 
 INCIDENT = Incident(
     incident_id="inc-7", fingerprint="fp-disk", service="ingest-worker", source="/aws/ecs/ingest",
@@ -119,7 +119,7 @@ def test_bot_posts_are_not_taken_as_the_teams_conclusion():
 def test_a_long_recurring_history_keeps_its_report_bounded() -> None:
     from dataclasses import replace as _replace
 
-    from opsloop.summarize_local import MAX_INCIDENTS, merge_reports
+    from opsloop.report_rules import MAX_INCIDENTS, merge_reports
 
     base = summarize([msg("Root cause: temp files")])
     previous = _replace(base, incidents=[f"inc-{i}" for i in range(500)])
@@ -138,7 +138,7 @@ def test_the_title_names_the_exception_once() -> None:
 
 
 def test_terminal_lines_are_cut_at_a_word_with_an_ellipsis() -> None:
-    from opsloop.summarize_local import cut_at_word
+    from opsloop.report_rules import cut_at_word
 
     text = "the reporting job runs against the writer instance and exhausts max_connections"
     cut = cut_at_word(text, 40)
@@ -150,7 +150,7 @@ def test_terminal_lines_are_cut_at_a_word_with_an_ellipsis() -> None:
 
 def test_a_merged_timeline_keeps_one_last_seen_and_orders_by_time() -> None:
     from opsloop.models import TimelineEntry
-    from opsloop.summarize_local import merge_timeline
+    from opsloop.report_rules import merge_timeline
 
     first = [TimelineEntry("2026-09-21T14:00:00Z", "Error first seen"), TimelineEntry("2026-09-21T14:05:00Z", "U1: hi"),
              TimelineEntry("2026-09-21T14:02:00Z", "Error last seen")]

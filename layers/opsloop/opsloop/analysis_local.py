@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .models import Analysis, Budget, Classification, Incident, Source
 
 if TYPE_CHECKING:  # the index module is only needed when an analyst is actually built
-    from .docs import Document
+    from .knowledge_docs import Document
     from .retrieval.index import LocalRetriever, ScoredDoc
 
 ENGINE = "local-extractive"

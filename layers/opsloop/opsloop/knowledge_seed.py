@@ -139,7 +139,7 @@ def runbook_metadata(body: bytes, key: str) -> dict[str, Any]:
     doc_id = key[:-3] if key.endswith(".md") else key
     attrs: dict[str, Any] = {"kind": "runbook", "doc_id": doc_id}
     try:
-        from .docs import parse_document  # the layer's parser, so offline and Bedrock agree
+        from .knowledge_docs import parse_document  # the layer's parser, so offline and Bedrock agree
 
         doc = parse_document(body.decode("utf-8"), doc_id, key)
         for name, value in (("title", doc.title), ("service", doc.service), ("severity", doc.severity)):

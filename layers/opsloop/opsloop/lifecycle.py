@@ -222,7 +222,7 @@ def apply_confirmation(report: Report, analysis: Analysis, resolution: dict[str,
     Without a confirmation the report is a draft: its root cause is opsloop's own analysis, marked as
     unconfirmed (a "root cause: …" line in the thread, written by anyone, is not taken), and the knowledge
     base metadata marks it so no analyst treats it as an answer."""
-    from .summarize_local import MAX_PARAGRAPH, clean, clean_list
+    from .report_rules import MAX_PARAGRAPH, clean, clean_list
 
     confirmed = resolution.get("confirmed") if isinstance(resolution, dict) else None
     if isinstance(confirmed, dict) and confirmed.get("by") and confirmed.get("root_cause"):

@@ -147,7 +147,7 @@ def analyst() -> Analyst:
 def summarizer() -> Summarizer:
     s = get_settings()
     if s.summarizer == "local":
-        from .summarize_local import ExtractiveSummarizer
+        from .report_rules import ExtractiveSummarizer
 
         return ExtractiveSummarizer(language=s.report_language)
     from .bedrock.summarizer import BedrockSummarizer

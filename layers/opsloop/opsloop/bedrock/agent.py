@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import TransientError
 from ..models import Analysis, Budget, Classification, Incident, Source
-from ..summarize_local import bound_text, clean_list
+from ..report_rules import bound_text, clean_list
 from .errors import call, map_error
 from .prompts import AnalysisFields, analysis_prompt, estimate_tokens, parse_analysis_json
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..errors import TransientError
 from ..ports import IngestionStatus
-from ..summarize_local import bound_text
+from ..report_rules import bound_text
 from .errors import call, error_code, error_message, map_error
 
 RUNNING = ("STARTING", "IN_PROGRESS")

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..models import Analysis, Classification, Incident, Source, ThreadMessage
-from ..summarize_local import (
+from ..report_rules import (
     MAX_ITEM,
     MAX_ITEMS,
     MAX_PARAGRAPH,

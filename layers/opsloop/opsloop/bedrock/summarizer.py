@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ..models import Analysis, Classification, Incident, Report, ThreadMessage, TimelineEntry
-from ..summarize_local import (
+from ..report_rules import (
     MAX_TAGS,
     ExtractiveSummarizer,
     default_tags,

@@ -722,7 +722,7 @@ def _write_preview(out: Path, slack: Any, say: Callable[[str], None]) -> None:
 
 
 def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any]) -> None:
-    from ..summarize_local import cut_at_word
+    from ..report_rules import cut_at_word
 
     a = result.analysis or {}
     say("")

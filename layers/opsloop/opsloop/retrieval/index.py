@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
-from ..docs import Document, doc_id_for, iter_document_paths, load_document
+from ..knowledge_docs import Document, doc_id_for, iter_document_paths, load_document
 from ..errors import InputError
 from ..ports import Hit
 from .text import DEFAULT_ANALYZER, Analyzer

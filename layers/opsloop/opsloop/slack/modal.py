@@ -26,7 +26,7 @@ def _bounded(text: str, limit: int = INPUT_MAX) -> str:
 
 def draft_from(analysis: Mapping[str, Any], thread: Sequence[Any]) -> dict[str, dict[str, str]]:
     """field → {"text", "source"}: the latest statement in the thread with its cue, else the analysis."""
-    from ..summarize_local import (FIX_CUES, MAX_PARAGRAPH, PREVENTION_CUES, ROOT_CAUSE_CUES, _BOT_ID, _after_cue,
+    from ..report_rules import (FIX_CUES, MAX_PARAGRAPH, PREVENTION_CUES, ROOT_CAUSE_CUES, _BOT_ID, _after_cue,
                                    _has_cue, clean)
 
     human = [(str(m.user or ""), clean(m.text, MAX_PARAGRAPH)) for m in thread[:500]

@@ -1,5 +1,5 @@
-"""The offline report writer: a Report from the Slack thread without any model, plus the helpers that every
-summarizer shares (text bounding, Slack markup to plain text, the incident's facts, merging with the
+"""The report rules every summarizer shares, and the offline report writer built on them: a Report from the
+Slack thread without any model, plus the helpers that every summarizer shares (text bounding, Slack markup to plain text, the incident's facts, merging with the
 previous report of the same fingerprint).
 
 Why heuristics are good enough here: people resolving an incident tend to write the conclusion in a

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opsloop.docs import canonical_section, load_documents, parse_document
+from opsloop.knowledge_docs import canonical_section, load_documents, parse_document
 from opsloop.errors import InputError
 
 RUNBOOK = """---
