@@ -29,6 +29,19 @@ def _permitted(item: dict[str, Any], interaction: Any, allowed: list[str], is_me
     return permitted
 
 
+def authorised_item(store: IncidentStore, incident_id: str, interaction: Any, allowed: list[str],
+                    is_member: Callable[[str, str], bool], reply: Callable[[str], None]) -> tuple[dict[str, Any] | None, str]:
+    """The incident a click or submission is about, when the clicker may act on it: ``(item, "")``; else
+    ``(None, outcome)`` with outcome ``unknown`` or ``forbidden``, the person already told why."""
+    item = store.get_incident(incident_id)
+    if item is None:
+        reply("opsloop does not know this incident (it may have expired).")
+        return None, "unknown"
+    if not _permitted(item, interaction, allowed, is_member, reply):
+        return None, "forbidden"
+    return item, ""
+
+
 def _explain_not_waiting(item: dict[str, Any], reply: Callable[[str], None]) -> str:
     status, who = item.get("status"), item.get("resolved_by")
     if status in ("OPENED", "ANALYZING"):
@@ -52,12 +65,9 @@ def open_resolve_modal(interaction: Any, *, store: IncidentStore, allowed: list[
     from .ports import PostedMessage
     from .slack.modal import draft_from, resolve_view
 
-    item = store.get_incident(interaction.incident_id)
+    item, refused = authorised_item(store, interaction.incident_id, interaction, allowed, is_member, reply)
     if item is None:
-        reply("opsloop does not know this incident (it may have expired).")
-        return "unknown"
-    if not _permitted(item, interaction, allowed, is_member, reply):
-        return "forbidden"
+        return refused
     if item.get("status") != "WAITING":
         return _explain_not_waiting(item, reply)
     if not interaction.trigger_id:
@@ -102,12 +112,9 @@ def handle_resolve(interaction: Any, *, store: IncidentStore, sfn: Any, allowed:
 
     Returns the outcome: resolved | already | unknown | forbidden | expired."""
     incident_id, user = interaction.incident_id, interaction.user_id
-    item = store.get_incident(incident_id)
+    item, refused = authorised_item(store, incident_id, interaction, allowed, is_member, reply)
     if item is None:
-        reply("opsloop does not know this incident (it may have expired).")
-        return "unknown"
-    if not _permitted(item, interaction, allowed, is_member, reply):
-        return "forbidden"
+        return refused
     claimed = store.begin_resolve(incident_id, user, now=now)
     if claimed is None:
         return _explain_not_waiting(item, reply)
@@ -157,12 +164,9 @@ def end_wait(interaction: Any, action: str, *, store: IncidentStore, sfn: Any, a
     """Escalate now / Not an incident: WAITING → ESCALATING | DISMISSING once, then the wait ends with
     ``{"action": action}`` and the state machine routes it. Returns: done | already | unknown | forbidden | expired."""
     status = {"escalate": "ESCALATING", "dismiss": "DISMISSING"}[action]
-    item = store.get_incident(interaction.incident_id)
+    item, refused = authorised_item(store, interaction.incident_id, interaction, allowed, is_member, reply)
     if item is None:
-        reply("opsloop does not know this incident (it may have expired).")
-        return "unknown"
-    if not _permitted(item, interaction, allowed, is_member, reply):
-        return "forbidden"
+        return refused
     claimed = store.begin_transition(interaction.incident_id, interaction.user_id, status, now=now)
     if claimed is None:
         return _explain_not_waiting(item, reply)

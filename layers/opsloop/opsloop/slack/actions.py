@@ -100,17 +100,15 @@ def _show(ports: Any, incident_id: str, now: float) -> None:
 
 def room_action(interaction: Interaction, ports: Any) -> str:
     """Acknowledge | Snooze | Escalate now | Not an incident, each authorised and idempotent like Resolve."""
-    from ..resolve import _explain_not_waiting, _permitted, end_wait
+    from ..resolve import _explain_not_waiting, authorised_item, end_wait
     from .modal import dismiss_view
 
     store, now, notifier = ports.store(), ports.clock(), ports.notifier()
     reply = reply_via(interaction.response_url)
-    item = store.get_incident(interaction.incident_id)
+    item, refused = authorised_item(store, interaction.incident_id, interaction, ports.allowed_resolvers(),
+                                    notifier.is_channel_member, reply)
     if item is None:
-        reply("opsloop does not know this incident (it may have expired).")
-        return "unknown"
-    if not _permitted(item, interaction, ports.allowed_resolvers(), notifier.is_channel_member, reply):
-        return "forbidden"
+        return refused
     user = interaction.user_id
     if interaction.action_id == ACK_ACTION_ID:
         if not store.acknowledge(interaction.incident_id, user, now=now):
