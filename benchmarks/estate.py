@@ -101,8 +101,8 @@ def run(args: argparse.Namespace, storm: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
     from moto.dynamodb.models import DynamoDBBackend
-
     from opsloop.config import load_settings
+    from opsloop.eventbus import EventBridgePublisher
     from opsloop.incidents import IncidentStore
     from opsloop.intake import Intake
 
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace, storm: int) -> dict[str, Any]:
 
         settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", "OPSLOOP_SLACK_UPDATE_SECONDS": "60"})
         clock_start = time.time()
-        containers = [Intake(settings, PostedStore(SlowDb(), "t"), Events(), notifier=Notifier,
+        containers = [Intake(settings, PostedStore(SlowDb(), "t"), EventBridgePublisher(Events(), settings.event_bus_name), notifier=Notifier,
                              clock=lambda: clock_start + (time.time() - clock_start))
                       for _ in range(args.containers)]
         latencies: list[float] = []

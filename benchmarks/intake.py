@@ -58,8 +58,8 @@ def main() -> int:
 
     import boto3
     from moto import mock_aws
-
     from opsloop.config import load_settings
+    from opsloop.eventbus import EventBridgePublisher
     from opsloop.fingerprint import fingerprint_rows
     from opsloop.incidents import IncidentStore
     from opsloop.intake import Intake
@@ -104,7 +104,7 @@ def main() -> int:
             ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                              BillingMode="PAY_PER_REQUEST")
-            intake = Intake(load_settings({}), IncidentStore(SlowDb(), "t"), events)
+            intake = Intake(load_settings({}), IncidentStore(SlowDb(), "t"), EventBridgePublisher(events, "default"))
             intake.parallel_groups = parallel
             latencies = []
             start = time.perf_counter()

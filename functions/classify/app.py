@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opsloop.handler import incident_of, step
+from opsloop.step_handler import incident_of, step
 from opsloop.lifecycle import classify_step
 
 

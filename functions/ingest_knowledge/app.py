@@ -7,7 +7,7 @@ from typing import Any
 from opsloop import wiring
 from opsloop.config import get_settings
 from opsloop.errors import InputError
-from opsloop.handler import incident_of, step
+from opsloop.step_handler import incident_of, step
 from opsloop.lifecycle import ingest_start, ingest_status
 
 

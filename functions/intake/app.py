@@ -16,7 +16,7 @@ from opsloop.observability import count, logger
 
 @functools.lru_cache(maxsize=1)
 def _intake() -> Intake:
-    return Intake(get_settings(), wiring.incident_store(), wiring.aws_client("events"), notifier=wiring.slack_notifier,
+    return Intake(get_settings(), wiring.incident_store(), wiring.event_publisher(), notifier=wiring.slack_notifier,
                   templates=wiring.template_learner())
 
 

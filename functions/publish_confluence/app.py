@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from opsloop import wiring
-from opsloop.handler import step
+from opsloop.step_handler import step
 from opsloop.lifecycle import publish_step
 from opsloop.models import Analysis, Report
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from opsloop import wiring
-from opsloop.handler import incident_of, step
+from opsloop.step_handler import incident_of, step
 from opsloop.lifecycle import report_failure
 
 

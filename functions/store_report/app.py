@@ -6,7 +6,7 @@ from typing import Any
 
 from opsloop import wiring
 from opsloop.config import get_settings
-from opsloop.handler import incident_of, step
+from opsloop.step_handler import incident_of, step
 from opsloop.lifecycle import store_step
 from opsloop.models import Report
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsloop import wiring
-from opsloop.handler import incident_of, step
+from opsloop.step_handler import incident_of, step
 from opsloop.lifecycle import summarize_step
 from opsloop.models import Analysis, Classification
 

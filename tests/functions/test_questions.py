@@ -6,11 +6,11 @@ import time
 
 import boto3
 from moto import mock_aws
-
 from opsloop.incidents import IncidentStore
 from opsloop.models import Analysis, Classification, Incident, Source
 from opsloop.ports import PostedMessage
 from opsloop.questions import answer_in_thread
+from opsloop.slack.messages import IncidentRoom
 
 from .helpers import create_table, load_event
 
@@ -27,7 +27,7 @@ class EchoAnalyst:
                         fix_steps=["Stop the batch job."], sources=[Source("runbooks/rds", title="RDS pool")])
 
 
-class Thread:
+class Thread(IncidentRoom):
     def __init__(self) -> None:
         self.replies: list[tuple[PostedMessage, str]] = []
 

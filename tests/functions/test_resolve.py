@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
-from opsloop.incidents import IncidentStore
-from opsloop.resolve import handle_resolve
+from opsloop.callbacks import StepFunctionsCallbacks
+from opsloop.incidents import IncidentStatus, IncidentStore
+from opsloop.wait import handle_resolve
 from opsloop.slack.interactions import interaction_body, parse_interaction, sign_request
 
 from .helpers import RecordingSfn, create_table, load_event
@@ -40,7 +40,7 @@ def _click(user: str = "U0ONCALL01") -> Any:
 def _resolve(store: Any, sfn: RecordingSfn, *, user: str = "U0ONCALL01", allowed: list[str] | None = None,
              members: set[str] = frozenset()) -> tuple[str, list[str]]:
     replies: list[str] = []
-    outcome = handle_resolve(_click(user), store=store, sfn=sfn, allowed=["U0ONCALL01"] if allowed is None else allowed,
+    outcome = handle_resolve(_click(user), store=store, callbacks=StepFunctionsCallbacks(sfn), allowed=["U0ONCALL01"] if allowed is None else allowed,
                              is_member=lambda ch, u: u in members, reply=replies.append, now=time.time())
     return outcome, replies
 
@@ -63,7 +63,7 @@ def test_unlisted_user_cannot_resolve(store: Any) -> None:
     outcome, replies = _resolve(store, sfn, user="U0INTRUDER")
     assert outcome == "forbidden" and not sfn.calls
     assert "not allowed" in replies[0]
-    assert store.get_incident(IID)["status"] == "WAITING", "a refused click changes nothing"
+    assert store.get_incident(IID).status == "WAITING", "a refused click changes nothing"
 
 
 def test_without_a_list_channel_members_may_resolve(store: Any) -> None:
@@ -75,7 +75,7 @@ def test_without_a_list_channel_members_may_resolve(store: Any) -> None:
 def test_expired_wait_is_reported_and_the_incident_stays_resolvable(store: Any) -> None:
     outcome, replies = _resolve(store, RecordingSfn(fail_with="TaskTimedOut"))
     assert outcome == "expired" and "wait has ended" in replies[0]
-    assert store.get_incident(IID)["status"] == "WAITING"
+    assert store.get_incident(IID).status == "WAITING"
 
 
 # -- the HTTP edge, through the deployed handler ------------------------------------------------------
@@ -128,6 +128,6 @@ def test_url_verification_challenge_is_answered(http_env: Any) -> None:
 
 
 def test_a_click_after_escalation_explains_that_opsloop_stopped_waiting(store: Any) -> None:
-    store.update_incident(IID, status="ESCALATED")
+    store.move(IID, IncidentStatus.ESCALATED)
     outcome, replies = _resolve(store, RecordingSfn())
     assert outcome == "already" and "stopped waiting" in replies[0]

@@ -13,12 +13,16 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
+from opsloop.callbacks import StepFunctionsCallbacks
 from opsloop.incidents import IncidentStore
 from opsloop.local.slack_server import SlackStandIn
 from opsloop.models import Analysis, ThreadMessage
 from opsloop.report import metadata, to_markdown
-from opsloop.slack.interactions import interaction_body, sign_request, view_submission_body
+from opsloop.slack.interactions import (
+    interaction_body,
+    sign_request,
+    view_submission_body,
+)
 from opsloop.slack.notifier import SlackNotifier, make_client
 from opsloop.slack.router import SlackPorts, route
 
@@ -55,7 +59,7 @@ def room() -> Any:
                               analysis=analysis.to_dict())
         store.set_wait_token(IID, "token-1", "open", now=time.time())
         sfn = RecordingSfn()
-        ports = SlackPorts(signing_secret=lambda: SECRET, store=lambda: store, sfn=lambda: sfn,
+        ports = SlackPorts(signing_secret=lambda: SECRET, store=lambda: store, callbacks=lambda: StepFunctionsCallbacks(sfn),
                            notifier=lambda: notifier, analyst=lambda: None, allowed_resolvers=lambda: [ONCALL])
         yield store, slack, sfn, ports, posted
 
@@ -68,7 +72,7 @@ def test_resolve_opens_a_modal_prefilled_from_thread_and_analysis_and_resolves_n
     store, slack, sfn, ports, posted = room
     response = _click(ports, posted)
     assert response.status == 200 and response.body["outcome"] == "confirming"
-    assert len(slack.views) == 1 and not sfn.calls and store.get_incident(IID)["status"] == "WAITING"
+    assert len(slack.views) == 1 and not sfn.calls and store.get_incident(IID).status == "WAITING"
     inputs = {b["block_id"]: b["element"].get("initial_value", "") for b in slack.views[0]["blocks"] if b["type"] == "input"}
     assert inputs["root_cause"] == "reporting job on the writer"
     assert inputs["resolution"] == "Stop the batch job.\nRaise the pool size."
@@ -95,7 +99,7 @@ def test_a_submission_by_someone_not_allowed_changes_nothing(room: Any) -> None:
     _click(ports, posted)
     response = route(_event(view_submission_body(slack.views[0], "U0INTRUDER")), ports)
     assert response.body["response_action"] == "errors" and "not allowed" in response.body["errors"]["root_cause"]
-    assert not sfn.calls and store.get_incident(IID)["status"] == "WAITING"
+    assert not sfn.calls and store.get_incident(IID).status == "WAITING"
 
 
 def test_an_unauthorised_click_opens_no_modal(room: Any) -> None:
@@ -132,9 +136,8 @@ def test_a_thread_line_is_not_the_root_cause_until_someone_confirms_it() -> None
 
 
 def test_twenty_concurrent_submissions_of_the_same_signed_modal_resolve_exactly_once(room: Any) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     store, slack, sfn, ports, posted = room
     _click(ports, posted)
@@ -157,4 +160,4 @@ def test_twenty_concurrent_submissions_of_the_same_signed_modal_resolve_exactly_
         answers = list(pool.map(lambda _: route(event, ports), range(20)))
     assert all(a.status == 200 for a in answers)
     assert (sum(1 for a in answers if a.body == {}), len(sfn.calls)) == (1, 1)
-    assert store.get_incident(IID)["status"] == "RESOLVING"
+    assert store.get_incident(IID).status == "RESOLVING"

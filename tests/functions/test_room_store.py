@@ -6,8 +6,7 @@ import time
 
 import boto3
 from moto import mock_aws
-
-from opsloop.incidents import IncidentStore
+from opsloop.incidents import IncidentStatus, IncidentStore
 
 from .helpers import create_table
 
@@ -39,7 +38,7 @@ def test_acknowledge_names_one_owner_and_snooze_only_extends() -> None:
         store.create_incident({"incident_id": "inc-1"}, now=now)
         store.set_wait_token("inc-1", "t", "open", now=now)
         assert store.acknowledge("inc-1", "U0A", now=now) and not store.acknowledge("inc-1", "U0B", now=now)
-        assert store.get_incident("inc-1")["acknowledged_by"] == "U0A"
+        assert store.get_incident("inc-1").acknowledged_by == "U0A"
         assert store.snooze("inc-1", "U0A", until=now + 100) and not store.snooze("inc-1", "U0B", until=now + 50)
-        assert store.begin_transition("inc-1", "U0A", "ESCALATING", now=now) is not None
-        assert store.begin_transition("inc-1", "U0B", "DISMISSING", now=now) is None, "exactly one transition"
+        assert store.begin_transition("inc-1", "U0A", IncidentStatus.ESCALATING, now=now) is not None
+        assert store.begin_transition("inc-1", "U0B", IncidentStatus.DISMISSING, now=now) is None, "exactly one transition"

@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
 from opsloop.incidents import IncidentStore
 from opsloop.slack.credentials import checked_bot_token, checked_signing_secret
 from opsloop.slack.interactions import interaction_body, sign_request
+from opsloop.slack.messages import IncidentRoom
 
 from .helpers import ROOT, create_table, load_event
 
@@ -131,7 +131,7 @@ def test_a_legal_view_submission_that_is_not_ours_is_answered_200(monkeypatch: p
     assert response["statusCode"] == 200
 
 
-class _Thread:
+class _Thread(IncidentRoom):
     def __init__(self) -> None:
         self.posts: list[str] = []
 
@@ -159,7 +159,7 @@ def test_a_retried_question_whose_first_delivery_was_lost_is_answered_exactly_on
         store.create_incident(INCIDENT, now=time.time())
         store.link_thread("C0OPS", "1790000000.000100", IID, now=time.time())
         thread = _Thread()
-        ports = SlackPorts(signing_secret=lambda: SECRET, store=lambda: store, sfn=lambda: None,
+        ports = SlackPorts(signing_secret=lambda: SECRET, store=lambda: store, callbacks=lambda: None,
                            notifier=lambda: thread, analyst=_Analyst, allowed_resolvers=list)
         # GIVEN the first delivery never reached opsloop (timed out at the edge), Slack retries twice
         first = route(_event(question, path="/slack/events", extra={"x-slack-retry-num": "1"}), ports)

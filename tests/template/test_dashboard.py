@@ -147,11 +147,11 @@ def test_closing_an_incident_emits_its_outcome_and_resolving_the_time_to_resolve
     from opsloop.models import Analysis, Classification, Incident
 
     class Store:
-        def get_incident(self, incident_id: str) -> dict[str, Any]:
-            return {}
+        def get_incident(self, incident_id: str) -> None:
+            return None
 
-        def update_incident(self, *a: Any, **k: Any) -> None:
-            pass
+        def move(self, *a: Any, **k: Any) -> bool:
+            return True
 
         def close_fingerprint(self, *a: Any) -> None:
             pass

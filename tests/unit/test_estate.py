@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from opsloop.config import load_settings
 from opsloop.errors import ConfigError, InputError
+from opsloop.eventbus import EventBridgePublisher
 from opsloop.incidents import IncidentStore, storm_scope
 from opsloop.intake import Intake
 from opsloop.logparse import MAX_DECOMPRESSED_BYTES, MAX_LOG_EVENTS, decode_subscription
@@ -33,7 +34,7 @@ def _payload(group: str, messages: list[str], *, owner: str = PROD, kind: str = 
 
 def _intake(aws: Any, **env: str) -> Intake:
     settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", **{f"OPSLOOP_{k.upper()}": v for k, v in env.items()}})
-    return Intake(settings, IncidentStore(aws["ddb"], aws["table"]), aws["events"], clock=Clock())
+    return Intake(settings, IncidentStore(aws["ddb"], aws["table"]), EventBridgePublisher(aws["events"], settings.event_bus_name), clock=Clock())
 
 
 ERR = "ERROR psycopg2.OperationalError: connection to server at 10.0.0.7 failed: too many clients"
@@ -144,9 +145,8 @@ def test_decoding_the_largest_accepted_payload_stays_well_inside_the_function_me
 
 def test_a_throttled_write_in_a_storm_is_retried_and_counted_once(aws: Any, monkeypatch: Any) -> None:
     """The fault-injecting client throttles every third update (DynamoDB applies nothing then)."""
-    from botocore.exceptions import ClientError
-
     import opsloop.incidents as incidents_mod
+    from botocore.exceptions import ClientError
 
     monkeypatch.setattr(incidents_mod.time, "sleep", lambda s: None)
 
@@ -170,7 +170,7 @@ def test_a_throttled_write_in_a_storm_is_retried_and_counted_once(aws: Any, monk
     client = Throttling(aws["ddb"])
     settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus"})
     store = IncidentStore(client, aws["table"])
-    intake = Intake(settings, store, aws["events"], clock=Clock())
+    intake = Intake(settings, store, EventBridgePublisher(aws["events"], settings.event_bus_name), clock=Clock())
     opened = []
     for _ in range(30):
         opened += intake.handle_subscription(_payload("/ecs/orders", [ERR] * 10)).opened

@@ -60,3 +60,25 @@ def test_a_deployed_function_configured_for_a_local_stand_in_gets_a_clear_error(
     monkeypatch.setattr(wiring, "get_settings", lambda: load_settings({"OPSLOOP_INGESTION": "local"}))
     with pytest.raises(ConfigError, match="OPSLOOP_INGESTION=local is only available in the offline run"):
         wiring.ingestion()
+
+
+#: Modules that talk to AWS themselves: the adapters behind the ports, the wiring that builds them, and the
+#: operator's tools (doctor checks a deployment with the real clients; cli runs on a workstation).
+AWS_ADAPTERS = {"aws_errors.py", "archive.py", "eventbus.py", "callbacks.py", "wiring.py", "doctor.py", "cli.py",
+                "knowledge_seed.py", "bedrock"}
+
+
+def _imports_boto(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        found += [n for n in names if n.split(".")[0] in ("boto3", "botocore")]
+    return found
+
+
+def test_domain_modules_reach_aws_only_through_ports() -> None:
+    domain = [p for p in _deployed_modules() if p.relative_to(PACKAGE).parts[0] not in AWS_ADAPTERS]
+    assert {"intake.py", "lifecycle.py", "wait.py", "questions.py", "incidents.py"} <= {p.name for p in domain}
+    offenders = {str(p.relative_to(PACKAGE)): names for p in domain if (names := _imports_boto(p))}
+    assert offenders == {}

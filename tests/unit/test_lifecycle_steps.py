@@ -101,5 +101,5 @@ def test_a_retried_notify_step_does_not_post_twice_but_takes_the_new_token(store
     second = notify_open(INCIDENT, c, a, "token-2", store, notifier, now=time.time())
     assert notifier.posted == 1 and first.ts == second.ts
     item = store.get_incident(INCIDENT.incident_id)
-    assert item["task_token"] == "token-2" and item["status"] == "WAITING"
+    assert item.task_token == "token-2" and item.status == "WAITING"
     assert store.incident_for_thread("C0OPS", first.ts) == INCIDENT.incident_id

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-
 from opsloop.config import load_settings
+from opsloop.eventbus import EventBridgePublisher
 from opsloop.incidents import CLOSED, IncidentStore, storm_scope
 from opsloop.intake import Intake
 from opsloop.local.runner import encode_subscription
@@ -72,9 +72,13 @@ def _opened_events(aws: Any) -> list[dict]:
             aws["sqs"].delete_message(QueueUrl=aws["queue"], ReceiptHandle=m["ReceiptHandle"])
 
 
+def _bus(aws: Any, settings: Any) -> EventBridgePublisher:
+    return EventBridgePublisher(aws["events"], settings.event_bus_name)
+
+
 def _intake(aws: Any, clock: Clock, **env: str) -> Intake:
     settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", **{f"OPSLOOP_{k.upper()}": v for k, v in env.items()}})
-    return Intake(settings, IncidentStore(aws["ddb"], aws["table"]), aws["events"], clock=clock)
+    return Intake(settings, IncidentStore(aws["ddb"], aws["table"]), _bus(aws, settings), clock=clock)
 
 
 def _line(i: int) -> str:
@@ -172,7 +176,7 @@ def test_the_slack_message_count_is_kept_current_at_most_once_per_interval(aws: 
     slack = CountingSlack()
     settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus", "OPSLOOP_SLACK_UPDATE_SECONDS": "60"})
     store = IncidentStore(aws["ddb"], aws["table"])
-    intake = Intake(settings, store, aws["events"], notifier=lambda: slack, clock=clock)
+    intake = Intake(settings, store, _bus(aws, settings), notifier=lambda: slack, clock=clock)
     batch = encode_subscription("/ecs/orders-api", [_line(i) for i in range(5)])["awslogs"]["data"]
     incident_id = intake.handle_subscription(batch).opened[0]
     # the incident was posted (what the notify step stores)
@@ -199,7 +203,7 @@ def test_a_failing_fingerprint_does_not_cost_the_other_groups_of_the_batch(aws: 
             return super().record(scope, fingerprint, n, **kw)
 
     settings = load_settings({"OPSLOOP_EVENT_BUS_NAME": "bus"})
-    intake = Intake(settings, FlakyStore(aws["ddb"], aws["table"]), aws["events"], clock=Clock())
+    intake = Intake(settings, FlakyStore(aws["ddb"], aws["table"]), _bus(aws, settings), clock=Clock())
     batch = encode_subscription("/ecs/orders-api", [_line(1), _line(2), "ERROR Task timed out after 3.00 seconds"])
     with pytest.raises(TransientError):
         intake.handle_subscription(batch["awslogs"]["data"])  # raised so Lambda retries the batch...

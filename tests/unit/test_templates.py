@@ -179,13 +179,14 @@ def test_many_buckets_in_one_batch_are_read_in_chunks(table: Any) -> None:
 def test_intake_opens_one_incident_for_an_error_whose_process_name_varies(table: Any, learn: bool, incidents: int) -> None:
     from opsloop.config import load_settings
     from opsloop.incidents import IncidentStore
+    from opsloop.eventbus import EventBridgePublisher
     from opsloop.intake import Intake
     from opsloop.local.runner import encode_subscription
 
     ddb, name = table
     events = boto3.client("events", region_name="us-east-1")
     learner = TemplateLearner(DynamoTemplateStore(ddb, name)) if learn else None
-    intake = Intake(load_settings({}), IncidentStore(ddb, name), events, clock=lambda: 1_790_000_000.0,
+    intake = Intake(load_settings({}), IncidentStore(ddb, name), EventBridgePublisher(events, "default"), clock=lambda: 1_790_000_000.0,
                     templates=learner)
     data = encode_subscription("/ecs/orders-api", [consumer(s) for s in SERVICES] * 3)["awslogs"]["data"]
     result = intake.handle_subscription(data)

@@ -26,3 +26,18 @@ class ConfigError(PermanentError):
 
 class InputError(PermanentError):
     """An event or request does not have the shape opsloop expects."""
+
+
+class CallbackRefused(OpsloopError):
+    """Step Functions refused a task callback; ``code`` says why (e.g. ``TaskTimedOut``)."""
+
+    WAIT_ENDED = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Step Functions refused the callback: {code}")
+        self.code = code
+
+    @property
+    def wait_ended(self) -> bool:
+        """The token no longer waits (timed out, replaced by the next wait, or the execution ended)."""
+        return self.code in self.WAIT_ENDED

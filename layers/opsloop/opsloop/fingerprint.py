@@ -24,7 +24,7 @@ from itertools import compress, count, repeat
 from operator import eq, getitem, is_, itemgetter, le, not_
 from typing import Iterable, Sequence, TextIO
 
-from .batchtext import line_starts, lines_with
+from .joined_lines import line_starts, lines_with
 
 PLACEHOLDER = "<*>"
 MAX_FRAMES = 3  # innermost application frames that identify where an error happens

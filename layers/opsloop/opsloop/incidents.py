@@ -9,6 +9,9 @@ One table, one string key ``pk``:
 * ``INC#<incident_id>`` — one incident: its redacted sample, the Slack message, the task token of the
   current wait (never sent to Slack), who resolved it.
 
+An incident's own states are :class:`IncidentStatus`; :class:`IncidentRecord` is the typed ``INC#`` item
+every reader gets from :meth:`IncidentStore.get_incident`.
+
 States of a fingerprint item: ``PENDING`` (fewer than the minimum occurrences inside the window),
 ``OPEN`` (an incident exists; every occurrence counts towards it until it is closed), ``CLOSED``
 (resolved, failed or escalated; the next occurrence opens a new incident linked to this one).
@@ -18,18 +21,140 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from enum import Enum
+from typing import Any, Mapping
 
 from .aws_errors import error_code, is_conditional_check_failed, map_aws_error
-from .errors import TransientError
+from .errors import InputError, TransientError
+from .models import Analysis, Classification, Incident
+from .ports import PostedMessage
 
 PENDING, OPEN, CLOSED = "PENDING", "OPEN", "CLOSED"
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
 THROTTLE_RETRIES = 4
 LINK_SECONDS = 24 * 3600  # the same error opened elsewhere within a day is named as related
+
+
+class IncidentStatus(str, Enum):
+    """The states of one incident (the ``status`` of its ``INC#`` item), and the moves between them.
+
+    The state machine sets ``ANALYZING`` itself (its first state, a DynamoDB task); every other move is
+    made here, by a conditional write that names the states it may come from (:data:`TRANSITIONS`), so two
+    writers racing (a click and a timeout, a retried step) cannot take an incident back out of a final
+    state."""
+
+    OPENED = "OPENED"  # intake created it and announced it
+    ANALYZING = "ANALYZING"  # an execution claimed it (the ASL's "Record Execution")
+    WAITING = "WAITING"  # posted in Slack; a task token waits for a person
+    RESOLVING = "RESOLVING"  # one Resolve won; the callback is in flight
+    ESCALATING = "ESCALATING"  # one "Escalate now" won
+    DISMISSING = "DISMISSING"  # one "Not an incident" won
+    CLOSED = "CLOSED"  # resolved: report written
+    ESCALATED = "ESCALATED"  # nobody resolved it in time, or someone escalated it
+    DISMISSED = "DISMISSED"  # not an incident; the fingerprint is muted
+    FAILED = "FAILED"  # a step failed; said in Slack
+    ABORTED = "ABORTED"  # the offline run was stopped before the end
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+    def can_become(self, other: IncidentStatus) -> bool:
+        return other in TRANSITIONS[self]
+
+
+_FINAL = frozenset({IncidentStatus.CLOSED, IncidentStatus.ESCALATED, IncidentStatus.DISMISSED,
+                    IncidentStatus.FAILED, IncidentStatus.ABORTED})
+_S = IncidentStatus
+_ENDS = {_S.FAILED, _S.ABORTED}  # any incident still in flight can fail
+#: status → the statuses it may move to. A final status may only be written again (a retried step).
+TRANSITIONS: dict[IncidentStatus, frozenset[IncidentStatus]] = {
+    _S.OPENED: frozenset({_S.ANALYZING, _S.WAITING, *_ENDS}),
+    _S.ANALYZING: frozenset({_S.ANALYZING, _S.WAITING, *_ENDS}),
+    _S.WAITING: frozenset({_S.WAITING, _S.RESOLVING, _S.ESCALATING, _S.DISMISSING, _S.ESCALATED, *_ENDS}),
+    _S.RESOLVING: frozenset({_S.WAITING, _S.CLOSED, *_ENDS}),  # WAITING: the callback failed, click again
+    _S.ESCALATING: frozenset({_S.WAITING, _S.ESCALATED, *_ENDS}),
+    _S.DISMISSING: frozenset({_S.WAITING, _S.DISMISSED, *_ENDS}),
+    **{s: frozenset({s}) for s in _FINAL},
+}
+
+
+_WAIT_FROM = (_S.OPENED, _S.ANALYZING, _S.WAITING)  # where a new wait may begin
+_CLAIMS = (_S.RESOLVING, _S.ESCALATING, _S.DISMISSING)  # one click won; its callback may need the new token
+
+
+def _from_states(to: IncidentStatus) -> list[IncidentStatus]:
+    return [s for s, targets in TRANSITIONS.items() if to in targets]
+
+
+_JSON_FIELDS = ("incident", "classification", "analysis", "slack", "resolution", "resolve_draft")  # stored as JSON
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """One incident as stored (the ``INC#`` item), typed: what every step and Slack handler reads.
+
+    ``slack`` is the posted message (None until it is posted); ``task_token`` is the current wait's, never
+    sent anywhere. Fields the store does not know stay in ``extra``."""
+
+    incident_id: str
+    status: IncidentStatus
+    incident: Incident | None = None
+    classification: Classification | None = None
+    analysis: Analysis | None = None
+    slack: PostedMessage | None = None
+    task_token: str = ""
+    wait_action: str = ""  # open | remind: which wait the token belongs to
+    acknowledged_by: str = ""
+    snoozed_until: float = 0.0
+    snoozed_by: str = ""
+    action_by: str = ""  # who pressed Escalate now / Not an incident
+    resolved_by: str = ""
+    resolve_draft: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def waiting(self) -> bool:
+        return self.status is IncidentStatus.WAITING
+
+    def snoozed(self, now: float) -> bool:
+        return self.snoozed_until > now
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> IncidentRecord:
+        """From a DynamoDB item already made plain (:func:`_plain`)."""
+        data = {k: json.loads(v) if k in _JSON_FIELDS and isinstance(v, str) else v for k, v in item.items()}
+        incident_id = str(data.get("pk", ""))[len("INC#"):] or str((data.get("incident") or {}).get("incident_id", ""))
+        try:
+            status = IncidentStatus(str(data.get("status") or "OPENED"))
+        except ValueError:  # written by a newer version: treat as in flight, never as waiting
+            status = IncidentStatus.ANALYZING
+        slack = data.get("slack") if isinstance(data.get("slack"), dict) else {}
+        known = {f for f in cls.__dataclass_fields__} | {"pk"}
+
+        def model(kind: Any, key: str) -> Any:  # a part that does not parse reads as absent, not as a crash
+            value = data.get(key)
+            try:
+                return kind.from_dict(value) if isinstance(value, dict) and value else None
+            except InputError:
+                return None
+
+        return cls(
+            incident_id=incident_id, status=status, incident=model(Incident, "incident"),
+            classification=model(Classification, "classification"), analysis=model(Analysis, "analysis"),
+            slack=(PostedMessage(channel=str(slack.get("channel", "")), ts=str(slack["ts"]),
+                                 permalink=str(slack.get("permalink", ""))) if slack.get("ts") else None),
+            task_token=str(data.get("task_token") or ""), wait_action=str(data.get("wait_action") or ""),
+            acknowledged_by=str(data.get("acknowledged_by") or ""),
+            snoozed_until=float(data.get("snoozed_until") or 0), snoozed_by=str(data.get("snoozed_by") or ""),
+            action_by=str(data.get("action_by") or ""), resolved_by=str(data.get("resolved_by") or ""),
+            resolve_draft=data.get("resolve_draft") if isinstance(data.get("resolve_draft"), dict) else {},
+            created_at=float(data.get("created_at") or 0),
+            extra={k: v for k, v in data.items() if k not in known})
 
 
 def fp_key(scope: str, fingerprint: str) -> str:
@@ -302,7 +427,7 @@ class IncidentStore:
             self._call(
                 "put_item",
                 Item={"pk": _s(inc_key(incident["incident_id"])), "incident": _s(json.dumps(incident)),
-                      "status": _s("OPENED"), "created_at": _n(now),
+                      "status": _s(IncidentStatus.OPENED.value), "created_at": _n(now),
                       "expires_at": _n(int(now) + INCIDENT_TTL_SECONDS)},
                 ConditionExpression="attribute_not_exists(pk)",
             )
@@ -310,24 +435,26 @@ class IncidentStore:
             if not self._conditional_failed(exc):
                 raise
 
-    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+    def get_incident(self, incident_id: str) -> IncidentRecord | None:
         r = self._call("get_item", Key={"pk": _s(inc_key(incident_id))}, ConsistentRead=True)
-        if "Item" not in r:
-            return None
-        item = _plain(r["Item"])
-        for k in ("incident", "classification", "analysis", "slack", "resolution", "resolve_draft"):
-            if isinstance(item.get(k), str):
-                item[k] = json.loads(item[k])
-        return item
+        return IncidentRecord.from_item(_plain(r["Item"])) if "Item" in r else None
 
     def update_incident(self, incident_id: str, **fields: Any) -> None:
-        """Set fields on an incident (dicts and lists are stored as JSON)."""
+        """Set fields on an incident (dicts and lists are stored as JSON). Not its status: see :meth:`move`."""
+        if "status" in fields:
+            raise ValueError("an incident's status changes through IncidentStore.move (its transitions)")
+        self._set_fields(incident_id, fields)
+
+    def _set_fields(self, incident_id: str, fields: dict[str, Any], *, condition: str = "",
+                    condition_values: dict[str, Any] | None = None) -> None:
         if not fields:
             return
-        names, values, sets = {}, {}, []
+        names, values, sets = {}, dict(condition_values or {}), []
         for i, (k, v) in enumerate(fields.items()):
             names[f"#f{i}"] = k
-            if isinstance(v, (dict, list)):
+            if isinstance(v, Enum):
+                values[f":v{i}"] = _s(str(v.value))
+            elif isinstance(v, (dict, list)):
                 values[f":v{i}"] = _s(json.dumps(v))
             elif isinstance(v, bool):
                 values[f":v{i}"] = {"BOOL": v}
@@ -336,8 +463,29 @@ class IncidentStore:
             else:
                 values[f":v{i}"] = _s(str(v))
             sets.append(f"#f{i} = :v{i}")
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        if condition:
+            names["#st"] = "status"
         self._call("update_item", Key={"pk": _s(inc_key(incident_id))}, UpdateExpression="SET " + ", ".join(sets),
-                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+                   ExpressionAttributeNames=names, ExpressionAttributeValues=values, **extra)
+
+    def move(self, incident_id: str, to: IncidentStatus, *, from_states: Any = None, **fields: Any) -> bool:
+        """Move an incident to ``to`` (setting ``fields`` with it) if its current status may move there.
+
+        One conditional write: the allowed predecessors are those of :data:`TRANSITIONS` (or the narrower
+        ``from_states``), and an item without a status (created before any step) may take any. False, and
+        nothing written, when the incident is in a state that may not: e.g. a failure reported after it
+        was already closed keeps it closed."""
+        sources = list(from_states) if from_states is not None else _from_states(to)
+        values = {f":from{i}": _s(s.value) for i, s in enumerate(sources)}
+        condition = f"attribute_not_exists(#st) OR #st IN ({', '.join(values)})"
+        try:
+            self._set_fields(incident_id, {"status": to, **fields}, condition=condition, condition_values=values)
+            return True
+        except Exception as exc:  # noqa: BLE001
+            if self._conditional_failed(exc):
+                return False
+            raise
 
     def link_thread(self, channel: str, ts: str, incident_id: str, *, now: float) -> None:
         """Remember which incident a Slack thread belongs to (questions asked there are about it)."""
@@ -407,30 +555,30 @@ class IncidentStore:
         return self._conditional_update(
             inc_key(incident_id), "SET acknowledged_by = :u, acknowledged_at = :now",
             "#st = :waiting AND attribute_not_exists(acknowledged_by)",
-            {":u": _s(user), ":now": _n(now), ":waiting": _s("WAITING")}) is not None
+            {":u": _s(user), ":now": _n(now), ":waiting": _s(IncidentStatus.WAITING.value)}) is not None
 
     def snooze(self, incident_id: str, user: str, *, until: float) -> bool:
         """Silence the reminder until ``until`` (a later snooze extends it; an earlier one changes nothing)."""
         return self._conditional_update(
             inc_key(incident_id), "SET snoozed_until = :until, snoozed_by = :u",
             "#st = :waiting AND (attribute_not_exists(snoozed_until) OR snoozed_until < :until)",
-            {":u": _s(user), ":until": _n(until), ":waiting": _s("WAITING")}) is not None
+            {":u": _s(user), ":until": _n(until), ":waiting": _s(IncidentStatus.WAITING.value)}) is not None
 
-    def begin_transition(self, incident_id: str, user: str, status: str, *, now: float) -> dict[str, Any] | None:
+    def begin_transition(self, incident_id: str, user: str, status: IncidentStatus, *,
+                         now: float) -> IncidentRecord | None:
         """Atomically move WAITING → ``status`` (ESCALATING | DISMISSING): the one winning click gets the item."""
+        if status not in (IncidentStatus.ESCALATING, IncidentStatus.DISMISSING):
+            raise ValueError(f"not a room transition: {status}")
         item = self._conditional_update(
             inc_key(incident_id), "SET #st = :to, action_by = :u, action_at = :now",
             "#st = :waiting AND attribute_exists(task_token)",
-            {":to": _s(status), ":u": _s(user), ":now": _n(now), ":waiting": _s("WAITING")})
-        if item is not None:
-            for k in ("incident", "slack"):
-                if isinstance(item.get(k), str):
-                    item[k] = json.loads(item[k])
-        return item
+            {":to": _s(status.value), ":u": _s(user), ":now": _n(now), ":waiting": _s(IncidentStatus.WAITING.value)})
+        return IncidentRecord.from_item(item) if item is not None else None
 
-    def undo_transition(self, incident_id: str, status: str) -> None:
+    def undo_transition(self, incident_id: str, status: IncidentStatus) -> None:
         self._conditional_update(inc_key(incident_id), "SET #st = :waiting REMOVE action_by, action_at",
-                                 "#st = :from", {":waiting": _s("WAITING"), ":from": _s(status)})
+                                 "#st = :from", {":waiting": _s(IncidentStatus.WAITING.value),
+                                                 ":from": _s(status.value)})
 
     # -- muting a fingerprint ("not an incident") -------------------------------------------------------
     def mute(self, scope: str, fingerprint: str, *, until: float, by: str, reason: str, incident_id: str,
@@ -481,9 +629,21 @@ class IncidentStore:
         return {k: json.loads(v["S"]) for k, v in raw.items() if "S" in v}
 
     def set_wait_token(self, incident_id: str, token: str, action: str, *, now: float) -> None:
-        self.update_incident(incident_id, task_token=token, wait_action=action, waiting_since=now, status="WAITING")
+        """A new wait began (``open`` or ``remind``): park its token and wait.
 
-    def begin_resolve(self, incident_id: str, user: str, *, now: float) -> dict[str, Any] | None:
+        When a click has just claimed the incident (RESOLVING, ESCALATING, DISMISSING) as the first wait
+        timed out, the claim stays and only the token is replaced: the click's callback retries with it."""
+        fields = {"task_token": token, "wait_action": action, "waiting_since": now}
+        if not self.move(incident_id, IncidentStatus.WAITING, from_states=_WAIT_FROM, **fields):
+            claims = {f":c{i}": _s(s.value) for i, s in enumerate(_CLAIMS)}
+            try:
+                self._set_fields(incident_id, fields, condition=f"#st IN ({', '.join(claims)})",
+                                 condition_values=claims)
+            except Exception as exc:  # noqa: BLE001 - a final state: the wait belongs to nobody
+                if not self._conditional_failed(exc):
+                    raise
+
+    def begin_resolve(self, incident_id: str, user: str, *, now: float) -> IncidentRecord | None:
         """Atomically move WAITING → RESOLVING. Returns the item (with its token) for the one winning click,
         None when the incident is not waiting (already resolved, or not yet posted)."""
         try:
@@ -492,19 +652,15 @@ class IncidentStore:
                 UpdateExpression="SET #st = :resolving, resolved_by = :u, resolved_at = :now",
                 ConditionExpression="#st = :waiting AND attribute_exists(task_token)",
                 ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={":resolving": _s("RESOLVING"), ":waiting": _s("WAITING"),
-                                           ":u": _s(user), ":now": _n(now)},
+                ExpressionAttributeValues={":resolving": _s(IncidentStatus.RESOLVING.value),
+                                           ":waiting": _s(IncidentStatus.WAITING.value), ":u": _s(user), ":now": _n(now)},
                 ReturnValues="ALL_NEW",
             )
         except Exception as exc:  # noqa: BLE001
             if self._conditional_failed(exc):
                 return None
             raise
-        item = _plain(r["Attributes"])
-        for k in ("incident", "slack"):
-            if isinstance(item.get(k), str):
-                item[k] = json.loads(item[k])
-        return item
+        return IncidentRecord.from_item(_plain(r["Attributes"]))
 
     def undo_resolve(self, incident_id: str) -> None:
         """SendTaskSuccess failed for a reason worth another click: back to WAITING."""
@@ -512,7 +668,8 @@ class IncidentStore:
                    UpdateExpression="SET #st = :waiting REMOVE resolved_by, resolved_at",
                    ConditionExpression="#st = :resolving",
                    ExpressionAttributeNames={"#st": "status"},
-                   ExpressionAttributeValues={":waiting": _s("WAITING"), ":resolving": _s("RESOLVING")})
+                   ExpressionAttributeValues={":waiting": _s(IncidentStatus.WAITING.value),
+                                              ":resolving": _s(IncidentStatus.RESOLVING.value)})
 
 
 def now() -> float:

@@ -11,7 +11,6 @@ rejected with InputError (Lambda's async retries then the DLQ keep it visible).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -19,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .config import Settings
-from .errors import ConfigError, InputError, TransientError
-from .incidents import IncidentStore, Occurrence, iso, storm_scope
-from .models import Analysis, Classification, Incident
+from .errors import ConfigError, InputError
+from .incidents import OPEN, IncidentStore, Occurrence, iso, storm_scope
+from .models import Analysis, Incident
+from .ports import EventPublisher
 
 EVENT_SOURCE = "opsloop.intake"
 MAX_PARALLEL_GROUPS = 8
@@ -105,14 +105,14 @@ class _Ignore:
 
 
 class Intake:
-    def __init__(self, settings: Settings, store: IncidentStore, events_client: Any,
+    def __init__(self, settings: Settings, store: IncidentStore, events: EventPublisher,
                  notifier: Callable[[], Any] | None = None, clock: Callable[[], float] | None = None,
                  templates: Any = None) -> None:
         from .redact import compile_extra
 
         self.s = settings
         self.store = store
-        self.events = events_client
+        self.events = events
         self.notifier = notifier
         self.clock = clock or time.time
         self._ignore = _Ignore(dict(settings.ignore_patterns))
@@ -311,7 +311,7 @@ class Intake:
             self.store.create_incident(incident.to_dict(), now=now)
             self._announce(incident)
             self.store.announced(scope, incident.fingerprint, incident.incident_id)
-        elif (occ.status == "OPEN" and self.notifier is not None
+        elif (occ.status == OPEN and self.notifier is not None
               and now - occ.last_notified_at >= self.s.slack_update_seconds):
             # record() already returned when Slack was last refreshed: inside the interval there is nothing
             # to claim, which saves a conditional write per fingerprint on every batch of a storm.
@@ -319,17 +319,7 @@ class Intake:
         return occ
 
     def _announce(self, incident: Incident) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        entry = {"Source": EVENT_SOURCE, "DetailType": DETAIL_TYPE, "EventBusName": self.s.event_bus_name,
-                 "Detail": json.dumps({"incident": incident.to_dict()}), "Resources": []}
-        try:
-            r = self.events.put_events(Entries=[entry])
-        except (ClientError, BotoCoreError) as exc:
-            raise TransientError(f"PutEvents failed: {type(exc).__name__}") from exc
-        if r.get("FailedEntryCount"):
-            code = (r.get("Entries") or [{}])[0].get("ErrorCode", "unknown")
-            raise TransientError(f"PutEvents rejected the incident event: {code}")
+        self.events.publish(EVENT_SOURCE, DETAIL_TYPE, {"incident": incident.to_dict()})
 
     def _refresh_slack(self, incident: Incident, now: float) -> None:
         """Keep the Slack message's occurrence count current, at most once per interval per incident."""
@@ -337,16 +327,12 @@ class Intake:
                                              now=now, interval=self.s.slack_update_seconds):
             return
         item = self.store.get_incident(incident.incident_id)
-        if not item or not item.get("slack") or not item.get("classification"):
+        if item is None or item.slack is None or item.classification is None or item.incident is None:
             return  # not posted yet: the first post will carry the count
-        from .ports import PostedMessage
-
-        stored = Incident.from_dict(item["incident"])
-        current = replace(stored, occurrences=incident.occurrences, last_seen=incident.last_seen)
+        current = replace(item.incident, occurrences=incident.occurrences, last_seen=incident.last_seen)
         try:
-            self.notifier().update_occurrences(PostedMessage(**item["slack"]), current,
-                                               Classification.from_dict(item["classification"]),
-                                               Analysis.from_dict(item["analysis"]))
+            self.notifier().update_occurrences(item.slack, current, item.classification,
+                                               item.analysis or Analysis(summary="", root_cause=""))
         except Exception as exc:  # noqa: BLE001 - a missed count refresh must not cost the batch
             from .observability import count, logger
 

@@ -13,23 +13,11 @@ from typing import Any
 
 from .classify import classify
 from .errors import InputError, TransientError
-from .incidents import IncidentStore, iso, storm_scope
+from .incidents import IncidentStatus, IncidentStore, iso, storm_scope
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, ReportArchive, Summarizer,
                     Wiki)
 from .report import metadata, report_name, to_markdown
-
-
-def _slack_ref(item: dict[str, Any] | None) -> PostedMessage | None:
-    if item and isinstance(item.get("slack"), dict) and item["slack"].get("ts"):
-        return PostedMessage(**item["slack"])
-    return None
-
-
-def _mrkdwn(text: str, limit: int = 1500) -> str:
-    from .slack.mrkdwn import escape
-
-    return escape(text, limit)
 
 
 # -- Classify / Analyze ------------------------------------------------------------------------------
@@ -59,8 +47,7 @@ def notify_open(incident: Incident, classification: Classification, analysis: An
     item = store.get_incident(incident.incident_id)
     if item is None:  # intake writes it; an execution started by hand (or a lost write) still works
         store.create_incident(incident.to_dict(), now=now)
-        item = {}
-    message = _slack_ref(item)
+    message = item.slack if item is not None else None
     if message is None:
         message = notifier.post_incident(incident, classification, analysis)
         store.update_incident(incident.incident_id, slack={"channel": message.channel, "ts": message.ts,
@@ -81,38 +68,41 @@ def _say_if_muted_before(incident: Incident, store: IncidentStore, notifier: Not
     state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if not state.get("muted_by"):
         return
-    notifier.post_in_thread(message, (
-        f":mute: This error was marked *not an incident* by <@{_mrkdwn(str(state['muted_by']), 40)}> on "
-        f"{iso(float(state.get('muted_at') or 0))}: {_mrkdwn(str(state.get('muted_reason') or ''), 500)}. "
-        f"It occurred {int(state.get('muted_count') or 0)} time(s) while muted; the mute has ended."))
+    notifier.muted_before(message, by=str(state["muted_by"]), at=iso(float(state.get("muted_at") or 0)),
+                          reason=str(state.get("muted_reason") or ""), count=int(state.get("muted_count") or 0))
 
 
 def notify_remind(incident: Incident, token: str, store: IncidentStore, notifier: Notifier,
                   allowed_resolvers: list[str], *, now: float) -> None:
     if not token:
         raise InputError("notify 'remind' needs the task token")
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
-    if message is None:
+    item = store.get_incident(incident.incident_id)
+    message = item.slack if item is not None else None
+    if item is None or message is None:
         # The first wait can time out while its notify call is still posting (a short reminder, a slow
         # Slack): the message is about to exist, so this is worth a retry, not a failed incident.
         raise TransientError(f"incident {incident.incident_id} has no Slack message to remind in yet")
-    owner = str(item.get("acknowledged_by") or "")
-    snoozed = float(item.get("snoozed_until") or 0) > now
-    if item.get("wait_action") != "remind" and not owner and not snoozed:  # acknowledged / snoozed: no reminder
-        who = " ".join(f"<@{u}>" for u in allowed_resolvers[:10]) or "Anyone in this channel"
-        notifier.post_in_thread(message, f":alarm_clock: This incident is still open. {who}: when it is fixed, "
-                                         "press *Resolve* so opsloop can write the report.")
+    if item.wait_action != "remind" and not item.acknowledged_by and not item.snoozed(now):
+        notifier.remind(message, allowed_resolvers)  # acknowledged / snoozed: no reminder
     store.set_wait_token(incident.incident_id, token, "remind", now=now)
 
 
-def close_incident(store: IncidentStore, incident: Incident, status: str, **fields: Any) -> None:
-    from .observability import count
+def close_incident(store: IncidentStore, incident: Incident, status: IncidentStatus, **fields: Any) -> bool:
+    """Move the incident to a final status and free its fingerprint (the next occurrence opens a new one).
 
-    store.update_incident(incident.incident_id, status=status, **fields)
+    False when it had already ended otherwise (e.g. a failure reported after it was closed): the first
+    outcome stays, and it is counted once."""
+    from .observability import count, logger
+
+    moved = store.move(incident.incident_id, status, **fields)
     store.close_fingerprint(storm_scope(incident), incident.fingerprint, incident.incident_id)
-    count("IncidentClosed", outcome=status)  # CLOSED (resolved) | ESCALATED | FAILED
+    if moved:
+        count("IncidentClosed", outcome=status.value)  # CLOSED (resolved) | ESCALATED | DISMISSED | FAILED
+    else:
+        logger().warning("incident had already ended", extra={"incident_id": incident.incident_id,
+                                                              "outcome": status.value})
     store.untrack_open(incident.incident_id)
+    return moved
 
 
 def seconds_since(first_seen: str, now: float) -> float | None:
@@ -127,54 +117,38 @@ def seconds_since(first_seen: str, now: float) -> float | None:
 
 
 def notify_escalate(incident: Incident, store: IncidentStore, notifier: Notifier, *, now: float) -> None:
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
-    if message is not None and item.get("status") == "ESCALATING" and item.get("action_by"):
-        notifier.post_in_thread(message, f"<!here> :rotating_light: <@{_mrkdwn(str(item['action_by']), 40)}> "
-                                         "escalated this incident. opsloop has stopped waiting: handle it by hand, "
-                                         "and the next occurrence will open a new incident.")
-    elif message is not None and item.get("status") != "ESCALATED":
-        notifier.post_in_thread(message, "<!here> :rotating_light: Nobody resolved this incident in time. "
-                                         "opsloop has stopped waiting: handle it by hand, and the next "
-                                         "occurrence will open a new incident.")
-    close_incident(store, incident, "ESCALATED", closed_at=now, task_token="")
+    item = store.get_incident(incident.incident_id)
+    if item is not None and item.slack is not None and item.status is not IncidentStatus.ESCALATED:
+        by = item.action_by if item.status is IncidentStatus.ESCALATING else ""
+        notifier.escalated(item.slack, by=by)
+    close_incident(store, incident, IncidentStatus.ESCALATED, closed_at=now, task_token="")
 
 
 def notify_dismiss(incident: Incident, classification: Classification, analysis: Analysis,
                    resolution: dict[str, Any], store: IncidentStore, notifier: Notifier, *, now: float) -> None:
     """"Not an incident": say who decided and why in the thread and on the message, and close it."""
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
-    by, reason = str(resolution.get("by") or item.get("action_by") or ""), str(resolution.get("reason") or "")
-    days = int(resolution.get("mute_days") or 0)
-    line = (f":mute: Not an incident, said <@{_mrkdwn(by, 40)}>: {_mrkdwn(reason, 500)}. "
-            f"This error is muted for {days} day(s); occurrences are counted but open nothing.")
-    if message is not None and item.get("status") != "DISMISSED":
-        notifier.post_in_thread(message, line)
-        show = getattr(notifier, "show_state", None)
-        if show is not None:
-            show(message, incident, classification, analysis, line)
-    close_incident(store, incident, "DISMISSED", closed_at=now, task_token="", dismissed_by=by,
+    item = store.get_incident(incident.incident_id)
+    by = str(resolution.get("by") or (item.action_by if item else "") or "")
+    reason = str(resolution.get("reason") or "")
+    if item is not None and item.slack is not None and item.status is not IncidentStatus.DISMISSED:
+        notifier.dismissed(item.slack, incident, classification, analysis, by=by, reason=reason,
+                           days=int(resolution.get("mute_days") or 0))
+    close_incident(store, incident, IncidentStatus.DISMISSED, closed_at=now, task_token="", dismissed_by=by,
                    dismissed_reason=reason[:500])
 
 
 def notify_outcome(incident: Incident, classification: Classification, analysis: Analysis,
                    resolution: dict[str, Any], page: dict[str, Any], stored: dict[str, Any], store: IncidentStore,
                    notifier: Notifier, *, now: float) -> dict[str, Any]:
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
-    resolved_by = str(resolution.get("resolved_by") or item.get("resolved_by") or "")
+    item = store.get_incident(incident.incident_id)
+    message = item.slack if item is not None else None
+    resolved_by = str(resolution.get("resolved_by") or (item.resolved_by if item else "") or "")
     page_url = str(page.get("url") or "")
-    if message is not None and item.get("status") != "CLOSED":
-        notifier.mark_resolved(message, incident, classification, analysis, resolved_by, page_url)
-        created = "created" if page.get("created") else f"updated (version {page.get('version')})"
-        link = f"<{page_url}|incident report>" if page_url.startswith(("https://", "http://")) else "incident report"
-        notifier.post_in_thread(
-            message,
-            f":white_check_mark: Resolved by <@{_mrkdwn(resolved_by, 40)}>. The {link} was {created}, and the "
-            f"report is in the knowledge base (`{_mrkdwn(str(stored.get('key', '')), 300)}`), so the next "
-            "occurrence is answered from it.")
-    close_incident(store, incident, "CLOSED", closed_at=now, task_token="")
+    if item is not None and message is not None and item.status is not IncidentStatus.CLOSED:
+        notifier.resolved(message, incident, classification, analysis, resolved_by=resolved_by, page_url=page_url,
+                          page_created=bool(page.get("created")), page_version=page.get("version"),
+                          report_key=str(stored.get("key", "")))
+    close_incident(store, incident, IncidentStatus.CLOSED, closed_at=now, task_token="")
     elapsed = seconds_since(incident.first_seen, now)
     if elapsed is not None:
         from .observability import observe
@@ -198,15 +172,15 @@ def previous_report(state: dict[str, Any]) -> Report | None:
 def summarize_step(incident: Incident, classification: Classification, analysis: Analysis,
                    resolution: dict[str, Any], store: IncidentStore, notifier: Notifier,
                    summarizer: Summarizer) -> Report:
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
+    item = store.get_incident(incident.incident_id)
+    message = item.slack if item is not None else None
     thread = notifier.fetch_thread(message) if message is not None else []
     # People paste tokens and connection strings into threads too: nothing unredacted reaches the model,
     # the report or the page.
     from .redact import redact
 
     thread = [replace(m, text=redact(m.text).text) for m in thread]
-    resolved_by = str(resolution.get("resolved_by") or item.get("resolved_by") or "")
+    resolved_by = str(resolution.get("resolved_by") or (item.resolved_by if item else "") or "")
     # The occurrence count kept growing after the execution started: report the final one.
     state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if state.get("incident_id") == incident.incident_id and state.get("count"):
@@ -299,18 +273,11 @@ def report_failure(incident: Incident, failure: dict[str, Any], store: IncidentS
     except ValueError:
         pass
     cause = cause[:500]
-    close_incident(store, incident, "FAILED", closed_at=now, failed_step=step, failure_error=error, task_token="")
+    close_incident(store, incident, IncidentStatus.FAILED, closed_at=now, failed_step=step, failure_error=error,
+                   task_token="")
     count("IncidentFailed", step=step)
     logger().error("incident failed", extra={"incident_id": incident.incident_id, "step": step, "error": error})
     notifier = notifier_factory()
-    item = store.get_incident(incident.incident_id) or {}
-    message = _slack_ref(item)
-    text = (f":x: opsloop could not finish incident `{_mrkdwn(incident.incident_id, 100)}` "
-            f"({_mrkdwn(incident.service, 100)}): step *{_mrkdwn(step, 40)}* failed with "
-            f"`{_mrkdwn(error, 80)}`: {_mrkdwn(cause, 500)}. The error itself still needs attention; "
-            "the next occurrence opens a new incident.")
-    if message is not None:
-        notifier.post_in_thread(message, text)
-    else:
-        notifier.post_notice(text)
+    item = store.get_incident(incident.incident_id)
+    notifier.failed(item.slack if item is not None else None, incident, step=step, error=error, cause=cause)
     return {"step": step, "error": error, "notified": True}

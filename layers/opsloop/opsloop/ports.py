@@ -5,7 +5,7 @@ stand-ins are adapters behind them, picked by settings in :mod:`opsloop.wiring`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from .models import Analysis, Classification, Incident, Report, Source, ThreadMessage
 
@@ -18,19 +18,26 @@ class PostedMessage:
 
 
 class Notifier(Protocol):
-    """The team's chat (Slack)."""
+    """The team's chat (Slack), by intent: domain code says what happened, the adapter chooses the words
+    (:class:`opsloop.slack.messages.IncidentRoom`)."""
 
-    def post_incident(self, incident: Incident, classification: Classification, analysis: Analysis) -> PostedMessage: ...
+    def post_incident(self, incident: Incident, classification: Classification, analysis: Analysis) -> PostedMessage:
+        """Opened: the analysis with the Resolve button and the room's actions."""
+        ...
     def update_occurrences(self, message: PostedMessage, incident: Incident, classification: Classification,
                            analysis: Analysis) -> None: ...
-    def post_in_thread(self, message: PostedMessage, text: str) -> str: ...
-    def post_notice(self, text: str) -> PostedMessage:
-        """A top-level message (opsloop-authored mrkdwn), e.g. a failure before anything was posted."""
-        ...
-    def mark_resolved(self, message: PostedMessage, incident: Incident, classification: Classification,
-                      analysis: Analysis, resolved_by: str, page_url: str) -> None: ...
+    def muted_before(self, message: PostedMessage, *, by: str, at: str, reason: str, count: int) -> None: ...
+    def remind(self, message: PostedMessage, resolvers: Sequence[str]) -> None: ...
+    def escalated(self, message: PostedMessage, *, by: str = "", draft_key: str = "") -> None: ...
+    def dismissed(self, message: PostedMessage, incident: Incident, classification: Classification,
+                  analysis: Analysis | None, *, by: str, reason: str, days: int) -> None: ...
+    def resolved(self, message: PostedMessage, incident: Incident, classification: Classification,
+                 analysis: Analysis, *, resolved_by: str, page_url: str, page_created: bool, page_version: Any,
+                 report_key: str) -> None: ...
+    def failed(self, message: PostedMessage | None, incident: Incident, *, step: str, error: str,
+               cause: str) -> None: ...
+    def answer(self, where: PostedMessage, analysis: Analysis) -> int: ...
     def fetch_thread(self, message: PostedMessage, limit: int = 200) -> list[ThreadMessage]: ...
-
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> str: ...
 
 
@@ -94,6 +101,19 @@ class ReportArchive(Protocol):
     def put_report(self, key: str, markdown: bytes, metadata: bytes) -> ArchivedReport: ...
 
 
+class EventPublisher(Protocol):
+    """Where opened incidents are announced (the EventBridge bus that starts the state machine)."""
+
+    def publish(self, source: str, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+class TaskCallbacks(Protocol):
+    """Ends a waiting execution (Step Functions' task token). Raises
+    :class:`~opsloop.errors.CallbackRefused` when the token no longer waits or the call was refused."""
+
+    def succeed(self, token: str, output: str) -> None: ...
+
+
 class KnowledgeIngestion(Protocol):
     """Makes stored reports searchable (Bedrock KB ingestion job, or the local index)."""
 
@@ -102,6 +122,6 @@ class KnowledgeIngestion(Protocol):
 
 
 __all__ = [
-    "Analyst", "ArchivedReport", "Hit", "IngestionStatus", "KnowledgeIngestion", "Notifier", "PostedMessage", "PublishedPage",
-    "ReportArchive", "Retriever", "Source", "Summarizer", "Wiki",
+    "Analyst", "ArchivedReport", "EventPublisher", "Hit", "IngestionStatus", "KnowledgeIngestion", "Notifier",
+    "PostedMessage", "PublishedPage", "ReportArchive", "Retriever", "Source", "Summarizer", "TaskCallbacks", "Wiki",
 ]

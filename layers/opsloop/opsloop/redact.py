@@ -18,7 +18,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterable, Pattern, Sequence
 
-from .batchtext import line_starts, lines_with
+from .joined_lines import line_starts, lines_with
 from .errors import ConfigError
 
 MAX_EXTRA_PATTERN_CHARS = 1000

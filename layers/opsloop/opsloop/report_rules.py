@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Sequence
 
 from .models import Analysis, Classification, Incident, Report, ThreadMessage, TimelineEntry
+from .slack.mrkdwn import slack_to_plain
 
 # Field bounds: a report is read by people (Confluence) and chunked by the knowledge base; neither is
 # helped by a 50 kB paragraph pasted into a thread.
@@ -31,12 +32,6 @@ MAX_INCIDENTS = 100  # ids kept on a merged report: a years-long recurrence must
 TRUNCATION_MARK = "…"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]{1,2000})(?:\|([^>]{0,500}))?>")
-_SLACK_USER = re.compile(r"<@([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
-_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
-_SLACK_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]{0,100})?>")
-_SLACK_SUBTEAM = re.compile(r"<!subteam\^([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
-_SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]{0,200}\|([^>]{0,200})>")
 
 
 def bound_text(value: object, limit: int) -> str:
@@ -65,18 +60,6 @@ def cut_at_word(value: object, limit: int) -> str:
     at = head.rfind(" ")
     head = head[:at] if at > 0 else text[:room]
     return head.rstrip(" ,.;:-—") + TRUNCATION_MARK
-
-
-def slack_to_plain(text: str) -> str:
-    """Turn Slack mrkdwn control sequences into plain words, so a stored report never pings anyone when
-    it is later shown in Slack again, and reads naturally in Confluence and the knowledge base."""
-    text = _SLACK_SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
-    text = _SLACK_SUBTEAM.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
-    text = _SLACK_USER.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
-    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
-    text = _SLACK_DATE.sub(lambda m: m.group(1), text)
-    text = _SLACK_LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def clean(value: object, limit: int) -> str:

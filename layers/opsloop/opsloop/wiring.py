@@ -20,7 +20,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .incidents import IncidentStore
-    from .ports import Analyst, KnowledgeIngestion, ReportArchive, Summarizer, Wiki
+    from .ports import Analyst, EventPublisher, KnowledgeIngestion, ReportArchive, Summarizer, TaskCallbacks, Wiki
     from .retrieval import LocalRetriever
     from .slack.notifier import SlackNotifier
     from .templates import TemplateLearner
@@ -68,6 +68,20 @@ def report_archive() -> ReportArchive:
     s = get_settings()
     s.require("knowledge_bucket")
     return S3ReportArchive(aws_client("s3"), s.knowledge_bucket)
+
+
+@functools.lru_cache(maxsize=1)
+def event_publisher() -> EventPublisher:
+    from .eventbus import EventBridgePublisher
+
+    return EventBridgePublisher(aws_client("events"), get_settings().event_bus_name)
+
+
+@functools.lru_cache(maxsize=1)
+def task_callbacks() -> TaskCallbacks:
+    from .callbacks import StepFunctionsCallbacks
+
+    return StepFunctionsCallbacks(aws_client("stepfunctions"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -170,7 +184,7 @@ def ingestion() -> KnowledgeIngestion:
 def reset() -> None:
     from .config import reset_caches
 
-    for f in (aws_client, incident_store, report_archive, template_learner, slack_notifier, wiki, local_retriever,
+    for f in (aws_client, incident_store, report_archive, event_publisher, task_callbacks, template_learner, slack_notifier, wiki, local_retriever,
               analyst, summarizer, ingestion):
         f.cache_clear()
     reset_caches()

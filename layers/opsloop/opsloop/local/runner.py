@@ -353,13 +353,14 @@ class Session:
         self.aws.sfn.stop_execution(executionArn=execution.arn, error=error, cause=cause)
         execution.error = error
         from .. import wiring
+        from ..incidents import IncidentStatus
         from ..lifecycle import close_incident
         from ..models import Incident
 
         item = self.aws.incident_item(execution.incident_id)
         if item.get("status", {}).get("S") not in ("CLOSED", "FAILED", "ESCALATED"):
             incident = Incident.from_dict(execution.input["incident"])
-            close_incident(wiring.incident_store(), incident, "ABORTED", closed_at=time.time(), task_token="")
+            close_incident(wiring.incident_store(), incident, IncidentStatus.ABORTED, closed_at=time.time(), task_token="")
         deadline = time.monotonic() + 2
         while True:  # the interpreter's thread notices the stop on its next step
             execution.desc = self.aws.sfn.describe_execution(executionArn=execution.arn)

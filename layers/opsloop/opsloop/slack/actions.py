@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..incidents import storm_scope
+from ..incidents import IncidentRecord, storm_scope
 from ..observability import logger
+from . import replies
 from .blocks import (ACK_ACTION_ID, DISMISS_ACTION_ID, ESCALATE_ACTION_ID, ROOM_ACTIONS, SNOOZE_ACTION_ID,
                      SNOOZE_HOURS)
 from .interactions import Interaction, ViewSubmission
+from .mrkdwn import escape
 
 MUTE_DAYS_DEFAULT = 7
 MUTE_DAYS_MAX = 90
@@ -31,7 +33,7 @@ def reply_via(response_url: str) -> Callable[[str], None]:
 
 def handle_action(interaction: Interaction, ports: Any) -> dict[str, Any]:
     """A click on the incident message. Resolve opens the confirmation modal (nothing is resolved yet)."""
-    from ..resolve import open_resolve_modal
+    from ..wait import open_resolve_modal
     from .blocks import RESOLVE_ACTION_ID
 
     if interaction.action_id in ROOM_ACTIONS:
@@ -50,7 +52,7 @@ def handle_view_submission(view: ViewSubmission, ports: Any) -> dict[str, Any]:
 
     A modal that is not opsloop's closes quietly (Slack closes a view on an empty 200). A refusal is shown
     in the modal itself (``response_action: errors``), since a view submission has no response_url."""
-    from ..resolve import confirm_resolve
+    from ..wait import confirm_resolve
     from .modal import DISMISS_CALLBACK_ID, RESOLVE_CALLBACK_ID
 
     if view.callback_id == DISMISS_CALLBACK_ID and view.incident_id:
@@ -61,46 +63,41 @@ def handle_view_submission(view: ViewSubmission, ports: Any) -> dict[str, Any]:
         return {"response_action": "errors", "errors": {"root_cause": "Say what the root cause was."}}
     notes: list[str] = []
     notifier = ports.notifier()
-    outcome = confirm_resolve(view, store=ports.store(), sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+    outcome = confirm_resolve(view, store=ports.store(), callbacks=ports.callbacks(), allowed=ports.allowed_resolvers(),
                               is_member=notifier.is_channel_member, reply=notes.append, now=ports.clock())
     if outcome == "resolved":
         return {}
     return {"response_action": "errors", "errors": {"root_cause": (notes[0] if notes else outcome)[:150]}}
 
 
-def _state_line(item: dict[str, Any], now: float) -> str:
+def _state_line(item: IncidentRecord, now: float) -> str:
     from ..incidents import iso
 
     parts = []
-    if item.get("acknowledged_by"):
-        parts.append(f":eyes: Acknowledged by <@{item['acknowledged_by']}> (owner)")
-    if float(item.get("snoozed_until") or 0) > now:
-        parts.append(f":zzz: Reminders snoozed until {iso(float(item['snoozed_until']))} by <@{item.get('snoozed_by', '')}>")
+    if item.acknowledged_by:
+        parts.append(f":eyes: Acknowledged by <@{escape(item.acknowledged_by, 40)}> (owner)")
+    if item.snoozed(now):
+        parts.append(f":zzz: Reminders snoozed until {iso(item.snoozed_until)} by <@{escape(item.snoozed_by, 40)}>")
     return " · ".join(parts)
 
 
 def _show(ports: Any, incident_id: str, now: float) -> None:
     """Redraw the incident message with its current state (best effort: the state itself is stored)."""
-    from ..models import Analysis, Classification, Incident
-    from ..ports import PostedMessage
+    from ..models import Classification
 
-    item = ports.store().get_incident(incident_id) or {}
-    slack = item.get("slack") or {}
-    if not slack.get("ts") or not item.get("incident"):
+    item = ports.store().get_incident(incident_id)
+    if item is None or item.slack is None or item.incident is None:
         return
     try:
-        ports.notifier().show_state(PostedMessage(**slack), Incident.from_dict(item["incident"]),
-                                    Classification.from_dict(item.get("classification") or
-                                                             {"category": "unknown", "severity": "medium"}),
-                                    Analysis.from_dict(item["analysis"]) if item.get("analysis") else None,
-                                    _state_line(item, now))
+        ports.notifier().show_state(item.slack, item.incident, item.classification or Classification("unknown", "medium"),
+                                    item.analysis, _state_line(item, now))
     except Exception as exc:  # noqa: BLE001
         logger().warning("incident message not updated", extra={"error": type(exc).__name__})
 
 
 def room_action(interaction: Interaction, ports: Any) -> str:
     """Acknowledge | Snooze | Escalate now | Not an incident, each authorised and idempotent like Resolve."""
-    from ..resolve import _explain_not_waiting, authorised_item, end_wait
+    from ..wait import authorised_item, end_wait, explain_not_waiting
     from .modal import dismiss_view
 
     store, now, notifier = ports.store(), ports.clock(), ports.notifier()
@@ -112,27 +109,26 @@ def room_action(interaction: Interaction, ports: Any) -> str:
     user = interaction.user_id
     if interaction.action_id == ACK_ACTION_ID:
         if not store.acknowledge(interaction.incident_id, user, now=now):
-            who = item.get("acknowledged_by")
-            if who:
-                reply(f"<@{who}> already owns this incident.")
+            if item.acknowledged_by:
+                reply(replies.already_owned(item.acknowledged_by))
                 return "already"
-            return _explain_not_waiting(item, reply)
+            return explain_not_waiting(item, reply)
         _show(ports, interaction.incident_id, now)
         return "acknowledged"
     if interaction.action_id == SNOOZE_ACTION_ID:
         if not store.snooze(interaction.incident_id, user, until=now + SNOOZE_HOURS * 3600):
-            if item.get("status") == "WAITING":
-                reply("Reminders are already snoozed at least that long.")
+            if item.waiting:
+                reply(replies.ALREADY_SNOOZED)
                 return "already"
-            return _explain_not_waiting(item, reply)
+            return explain_not_waiting(item, reply)
         _show(ports, interaction.incident_id, now)
         return "snoozed"
     if interaction.action_id == ESCALATE_ACTION_ID:
-        return end_wait(interaction, "escalate", store=store, sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+        return end_wait(interaction, "escalate", store=store, callbacks=ports.callbacks(), allowed=ports.allowed_resolvers(),
                         is_member=notifier.is_channel_member, reply=reply, now=now)
     if interaction.action_id == DISMISS_ACTION_ID:
-        if item.get("status") != "WAITING":
-            return _explain_not_waiting(item, reply)
+        if not item.waiting:
+            return explain_not_waiting(item, reply)
         if not interaction.trigger_id:
             return "no_trigger"
         notifier.open_view(interaction.trigger_id, dismiss_view(interaction.incident_id, MUTE_DAYS_DEFAULT))
@@ -143,7 +139,7 @@ def room_action(interaction: Interaction, ports: Any) -> str:
 def _dismiss(view: ViewSubmission, ports: Any) -> dict[str, Any]:
     """The submitted "Not an incident" modal: mute the fingerprint for N days (who and why recorded), end
     the wait with action=dismiss."""
-    from ..resolve import end_wait
+    from ..wait import end_wait
 
     reason = (view.values.get("reason") or "").strip()
     raw_days = (view.values.get("days") or "").strip() or str(MUTE_DAYS_DEFAULT)
@@ -153,14 +149,14 @@ def _dismiss(view: ViewSubmission, ports: Any) -> dict[str, Any]:
         return {"response_action": "errors", "errors": {"days": f"A whole number of days, 1 to {MUTE_DAYS_MAX}."}}
     store, now, notifier = ports.store(), ports.clock(), ports.notifier()
     notes: list[str] = []
-    outcome = end_wait(view, "dismiss", store=store, sfn=ports.sfn(), allowed=ports.allowed_resolvers(),
+    outcome = end_wait(view, "dismiss", store=store, callbacks=ports.callbacks(), allowed=ports.allowed_resolvers(),
                        is_member=notifier.is_channel_member, reply=notes.append, now=now,
                        extra={"reason": reason[:500], "mute_days": int(raw_days)})
     if outcome != "done":
         return {"response_action": "errors", "errors": {"reason": (notes[0] if notes else outcome)[:150]}}
-    item = store.get_incident(view.incident_id) or {}
-    src = item.get("incident") or {}
-    if src.get("source") and src.get("fingerprint"):
-        store.mute(storm_scope(src), src["fingerprint"], until=now + int(raw_days) * 86400, by=view.user_id,
+    item = store.get_incident(view.incident_id)
+    src = item.incident if item is not None else None
+    if src is not None and src.source and src.fingerprint:
+        store.mute(storm_scope(src), src.fingerprint, until=now + int(raw_days) * 86400, by=view.user_id,
                    reason=reason, incident_id=view.incident_id, now=now)
     return {}

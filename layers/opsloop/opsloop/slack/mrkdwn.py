@@ -185,8 +185,28 @@ def user_mention(user_id: object, max_len: int = 80) -> str:
     return escape(user_id, max_len)
 
 
+# Slack's control sequences, read back into plain words (slack_to_plain)
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]{1,2000})(?:\|([^>]{0,500}))?>")
+_SLACK_USER = re.compile(r"<@([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
+_SLACK_CHANNEL = re.compile(r"<#([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
+_SLACK_SPECIAL = re.compile(r"<!(channel|here|everyone)(?:\|[^>]{0,100})?>")
+_SLACK_SUBTEAM = re.compile(r"<!subteam\^([A-Z0-9]{2,30})(?:\|([^>]{0,100}))?>")
+_SLACK_DATE = re.compile(r"<!date\^\d+\^[^|>]{0,200}\|([^>]{0,200})>")
+
+
+def slack_to_plain(text: str) -> str:
+    """Turn Slack mrkdwn control sequences into plain words, so a stored report never pings anyone when
+    it is later shown in Slack again, and reads naturally in Confluence and the knowledge base."""
+    text = _SLACK_SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
+    text = _SLACK_SUBTEAM.sub(lambda m: "@" + (m.group(2) or m.group(1)).lstrip("@"), text)
+    text = _SLACK_USER.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
+    text = _SLACK_CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    text = _SLACK_DATE.sub(lambda m: m.group(1), text)
+    text = _SLACK_LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 __all__ = [
     "CHANNEL_ID", "ELLIPSIS", "INCIDENT_ID", "USER_ID", "clean", "code_block", "escape", "escape_plain",
-    "is_safe_https_url",
-    "link", "truncate", "user_mention",
+    "is_safe_https_url", "link", "slack_to_plain", "truncate", "user_mention",
 ]

@@ -28,6 +28,7 @@ from ..errors import PermanentError, TransientError
 from ..models import Analysis, Classification, Incident, ThreadMessage
 from ..ports import PostedMessage
 from .blocks import MESSAGE_TEXT_MAX, fallback_text, incident_blocks
+from .messages import IncidentRoom
 from .mrkdwn import clean, truncate
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ def map_slack_error(method: str, exc: BaseException) -> Exception:
     return PermanentError(f"Slack {method} failed: {type(exc).__name__}")
 
 
-class SlackNotifier:
-    """opsloop's :class:`~opsloop.ports.Notifier` for a Slack channel.
+class SlackNotifier(IncidentRoom):
+    """opsloop's :class:`~opsloop.ports.Notifier` for a Slack channel (the wording: :class:`IncidentRoom`).
 
     ``post_in_thread`` sends *trusted* mrkdwn written by opsloop itself (it may contain formatting and
     links); callers that quote anything untrusted in it must escape that part with

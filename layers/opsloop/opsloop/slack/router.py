@@ -20,10 +20,13 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InputError
 from ..observability import count, logger
+
+if TYPE_CHECKING:
+    from ..ports import TaskCallbacks
 from .interactions import (Interaction, SlackEvent, SlackRequestRejected, UrlVerification, ViewSubmission,
                            parse_command, parse_event, parse_payload, verify_api_event)
 
@@ -44,7 +47,7 @@ class SlackPorts:
 
     signing_secret: Callable[[], str]
     store: Callable[[], Any]
-    sfn: Callable[[], Any]
+    callbacks: Callable[[], TaskCallbacks]
     notifier: Callable[[], Any]
     analyst: Callable[[], Any]
     allowed_resolvers: Callable[[], list[str]]
@@ -184,7 +187,7 @@ def default_ports() -> SlackPorts:
 
     return SlackPorts(
         signing_secret=lambda: checked_signing_secret(get_secrets().slack_signing_secret.get_secret_value()),
-        store=wiring.incident_store, sfn=lambda: wiring.aws_client("stepfunctions"), notifier=wiring.slack_notifier,
+        store=wiring.incident_store, callbacks=wiring.task_callbacks, notifier=wiring.slack_notifier,
         analyst=wiring.analyst, summarizer=wiring.summarizer,
         allowed_resolvers=lambda: get_settings().allowed_resolvers,
         invoke_async=invoke_async if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else None)
