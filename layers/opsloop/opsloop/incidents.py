@@ -31,7 +31,7 @@ from .errors import InputError, TransientError
 from .models import Analysis, Classification, Incident
 from .ports import PostedMessage
 
-PENDING, OPEN, CLOSED = "PENDING", "OPEN", "CLOSED"
+PENDING, OPEN, CLOSED, MUTED = "PENDING", "OPEN", "CLOSED", "MUTED"  # a fingerprint's states
 INCIDENT_TTL_SECONDS = 400 * 24 * 3600
 ANNOUNCE_GRACE_SECONDS = 60
 THROTTLE_RETRIES = 4
@@ -190,7 +190,7 @@ class Occurrence:
     incident_id: str
     count: int
     opened: bool  # this call opened the incident: the caller announces it
-    status: str  # PENDING | OPEN
+    status: str  # PENDING | OPEN | MUTED
     previous_incident_id: str | None = None
     event_pending: bool = False  # opened earlier but the announcement may not have gone out
     last_notified_at: float = 0.0
@@ -272,8 +272,9 @@ class IncidentStore:
                 # the opener died in between: this caller re-announces (the state machine's first state
                 # makes a duplicate harmless). Inside the grace period it is just a concurrent opener.
                 stale = bool(a.get("event_pending")) and now - float(a.get("opened_at", now)) > ANNOUNCE_GRACE_SECONDS
-                return Occurrence(a["incident_id"], int(a["count"]), False, OPEN, a.get("previous_incident_id"),
-                                  stale, float(a.get("last_notified_at", 0)))
+                return Occurrence(a["incident_id"], int(a["count"]), opened=False, status=OPEN,
+                                  previous_incident_id=a.get("previous_incident_id"), event_pending=stale,
+                                  last_notified_at=float(a.get("last_notified_at", 0)))
             except Exception as exc:  # noqa: BLE001 - only a failed condition falls through
                 if not self._conditional_failed(exc):
                     raise
@@ -292,10 +293,11 @@ class IncidentStore:
                     )
                     a = _plain(r["Attributes"])
                     if int(a["count"]) < min_occurrences:
-                        return Occurrence(a["incident_id"], int(a["count"]), False, PENDING, a.get("previous_incident_id"))
+                        return Occurrence(a["incident_id"], int(a["count"]), opened=False, status=PENDING,
+                                          previous_incident_id=a.get("previous_incident_id"))
                     opened = self._promote(key, a["incident_id"])  # exactly one caller wins
-                    return Occurrence(a["incident_id"], int(a["count"]), opened, OPEN, a.get("previous_incident_id"),
-                                      opened)
+                    return Occurrence(a["incident_id"], int(a["count"]), opened=opened, status=OPEN,
+                                      previous_incident_id=a.get("previous_incident_id"), event_pending=opened)
                 except Exception as exc:  # noqa: BLE001
                     if not self._conditional_failed(exc):
                         raise
@@ -321,7 +323,8 @@ class IncidentStore:
                 )
                 a = _plain(r["Attributes"])
                 prev = a.get("previous_incident_id") or None
-                return Occurrence(new_incident_id, n, status == OPEN, status, prev, status == OPEN)
+                return Occurrence(new_incident_id, n, opened=status == OPEN, status=status, previous_incident_id=prev,
+                                  event_pending=status == OPEN)
             except Exception as exc:  # noqa: BLE001
                 if not self._conditional_failed(exc):
                     raise
@@ -603,7 +606,7 @@ class IncidentStore:
         if a is None:
             return None
         return Occurrence(str(a.get("muted_incident_id") or a.get("incident_id") or ""), int(a.get("muted_count", n)),
-                          False, "MUTED")
+                          opened=False, status=MUTED)
 
     # -- open incidents, for /opsloop status (one item: no scan needed) -------------------------------
     def track_open(self, incident_id: str, summary: dict[str, Any]) -> None:

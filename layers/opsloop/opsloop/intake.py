@@ -212,13 +212,16 @@ class Intake:
             g["first"] = min(g["first"], line.timestamp_ms)
             g["last"] = max(g["last"], line.timestamp_ms)
         result.groups = len(groups)
-        incidents = [Incident(
-            incident_id="", fingerprint=g["fp"][0], template=g["fp"][1], message=g["sample"],
-            source=batch.log_group, service=service_of(batch.log_group), kind="log",
-            level=(g["level"] or "ERROR").upper(), exception=g["fp"][2], frames=list(g["fp"][3]),
-            first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
-            log_stream=g["stream"], account=account or batch.owner, region=region,
-        ) for g in groups.values()]
+        incidents = []
+        for g in groups.values():
+            fingerprint, template, exception, frames = g["fp"]  # a fingerprint_rows row
+            incidents.append(Incident(
+                incident_id="", fingerprint=fingerprint, template=template, message=g["sample"],
+                source=batch.log_group, service=service_of(batch.log_group), kind="log",
+                level=(g["level"] or "ERROR").upper(), exception=exception, frames=list(frames),
+                first_seen=iso(g["first"] / 1000), last_seen=iso(g["last"] / 1000), occurrences=g["n"],
+                log_stream=g["stream"], account=account or batch.owner, region=region,
+            ))
         self._record_all(incidents, result)
         return result
 
