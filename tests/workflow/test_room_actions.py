@@ -45,8 +45,11 @@ def test_escalate_now_ends_the_wait_in_the_escalation_path(tmp_path: Path, monke
     out = tmp_path / "out"
     result = run(RunOptions(out=out, timeout_seconds=60), say=_quiet)
     assert result.status == "FAILED"
-    assert result.states[-3:] == ["Route Slack Action", "Escalate Unresolved Incident", "Unresolved in Time"]
+    assert result.states[-7:-5] == ["Route Slack Action", "Escalate Unresolved Incident"]
+    assert result.states[-1] == "Unresolved in Time"
     assert any(f"<@{RESOLVER}> escalated this incident" in t for t in _posts(out))
+    assert any("*draft* report" in t for t in _posts(out)), "escalated by hand: the thread is kept as a draft"
+    assert len(list((out / "knowledge" / "drafts").glob("*.md"))) == 1 and not list((out / "knowledge").glob("*.md"))
 
 
 def test_not_an_incident_closes_visibly_with_who_and_why(tmp_path: Path,
