@@ -74,3 +74,23 @@ def test_acknowledged_incident_gets_no_reminder_and_names_its_owner(tmp_path: Pa
     calls = [json.loads(p.read_text()) for p in sorted((out / "slack").glob("*.json"))]
     updates = [json.dumps(c["payload"]) for c in calls if c["method"] == "chat.update"]
     assert any(f"Acknowledged by <@{RESOLVER}>" in u for u in updates), "the message shows the owner"
+
+
+def test_snoozed_for_an_hour_no_reminder_is_posted_and_the_message_says_until_when(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def pick(dispatcher: Any, aws: Any, incident_id: str, signing_secret: str, interaction_body: Any,
+             sign_request: Any, slack: Any = None) -> str:
+        ref = json.loads(aws.incident_item(incident_id)["slack"]["S"])
+        body = interaction_body(incident_id=incident_id, user_id=RESOLVER, channel_id=ref["channel"],
+                                message_ts=ref["ts"], action_id="snooze_incident", selected=f"1|{incident_id}",
+                                response_url="")
+        return json.dumps(runner._post_signed(dispatcher, body, signing_secret, sign_request))
+
+    monkeypatch.setattr(runner, "_click_resolve", pick)
+    out = tmp_path / "out"
+    result = run(RunOptions(out=out, reminder_seconds=2, escalation_seconds=1, timeout_seconds=60), say=_quiet)
+    assert result.status == "FAILED" and "Remind in Thread and Wait" in result.states
+    assert not any("still open" in t for t in _posts(out)), "snoozed: no reminder"
+    calls = [json.loads(p.read_text()) for p in sorted((out / "slack").glob("*.json"))]
+    updates = [json.dumps(c["payload"]) for c in calls if c["method"] == "chat.update"]
+    assert any("Snoozed until" in u and f"by <@{RESOLVER}>" in u for u in updates), "the message shows the snooze"
