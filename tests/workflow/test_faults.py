@@ -55,6 +55,8 @@ RECOVERED = [
     ("slack.chat.postMessage=502x1@2,confluence.create=500,confluence.search=429", 3),
     # Bedrock throttles the analysis and the summary; another ingestion job is running at start
     ("bedrock.analyze=throttle,bedrock.summarize=throttle,ingestion.start=conflict", 3),
+    # the other 5xx kinds: Slack 504 on the incident post; Confluence 502 on create, 504 on a label
+    ("slack.chat.postMessage=504,confluence.create=502,confluence.label=504", 3),
     # the Knowledge Base throttles the ingestion start and the status check
     ("ingestion.start=throttle,ingestion.status=throttle", 2),
     # one Lambda timeout each, after the calls went out (the message posted, the summary written): every step
