@@ -39,6 +39,18 @@ def _metrics(out: Path) -> list[str]:
     return names
 
 
+def _metric_docs(out: Path) -> list[dict]:
+    docs = []
+    for line in (out / "logs" / "functions.log").read_text().splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and (doc.get("_aws") or {}).get("CloudWatchMetrics"):
+            docs.append(doc)
+    return docs
+
+
 def _assert_nothing_duplicated(out: Path) -> None:
     parents = [p for p in _posts(out) if not p.get("thread_ts")]
     assert len(parents) == 1, [p.get("text", "")[:80] for p in parents]
@@ -127,6 +139,8 @@ def test_a_draft_that_cannot_be_stored_ends_in_the_failure_path_after_the_escala
     assert len(failure) == 1 and "step *store_draft*" in failure[0]
     assert not any("*draft* report" in t for t in texts), "no claim that a draft was stored"
     assert "IncidentFailed" in _metrics(out)
+    closed = [doc.get("outcome") for doc in _metric_docs(out) if "IncidentClosed" in doc]
+    assert closed == ["ESCALATED"], "closed once, as escalated (not counted again as failed)"
     _assert_nothing_duplicated(out)
 
 

@@ -333,7 +333,11 @@ def report_failure(incident: Incident, failure: dict[str, Any], store: IncidentS
     except ValueError:
         pass
     cause = cause[:500]
-    close_incident(store, incident, "FAILED", closed_at=now, failed_step=step, failure_error=error, task_token="")
+    prior = (store.get_incident(incident.incident_id) or {}).get("status")
+    if prior == "ESCALATED":  # a draft step after the escalation: already closed (and counted) as escalated
+        store.update_incident(incident.incident_id, failed_step=step, failure_error=error)
+    else:
+        close_incident(store, incident, "FAILED", closed_at=now, failed_step=step, failure_error=error, task_token="")
     count("IncidentFailed", step=step)
     logger().error("incident failed", extra={"incident_id": incident.incident_id, "step": step, "error": error})
     notifier = notifier_factory()
