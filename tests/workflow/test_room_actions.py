@@ -68,7 +68,7 @@ def test_acknowledged_incident_gets_no_reminder_and_names_its_owner(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "_click_resolve", _clicker("ack_incident"))
     out = tmp_path / "out"
-    result = run(RunOptions(out=out, reminder_seconds=1, escalation_seconds=2, timeout_seconds=60), say=_quiet)
+    result = run(RunOptions(out=out, reminder_seconds=3, escalation_seconds=1, timeout_seconds=60), say=_quiet)
     assert result.status == "FAILED" and "Remind in Thread and Wait" in result.states
     assert not any("still open" in t for t in _posts(out)), "acknowledged: no reminder"
     calls = [json.loads(p.read_text()) for p in sorted((out / "slack").glob("*.json"))]
@@ -88,7 +88,7 @@ def test_snoozed_for_an_hour_no_reminder_is_posted_and_the_message_says_until_wh
 
     monkeypatch.setattr(runner, "_click_resolve", pick)
     out = tmp_path / "out"
-    result = run(RunOptions(out=out, reminder_seconds=2, escalation_seconds=1, timeout_seconds=60), say=_quiet)
+    result = run(RunOptions(out=out, reminder_seconds=3, escalation_seconds=1, timeout_seconds=60), say=_quiet)
     assert result.status == "FAILED" and "Remind in Thread and Wait" in result.states
     assert not any("still open" in t for t in _posts(out)), "snoozed: no reminder"
     calls = [json.loads(p.read_text()) for p in sorted((out / "slack").glob("*.json"))]
