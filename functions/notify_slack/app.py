@@ -1,4 +1,4 @@
-"""NotifySlackFunction: post and wait (open, remind), escalate, and post the outcome."""
+"""NotifySlackFunction: post and wait (open, remind), escalate, say a draft was stored, and post the outcome."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from opsloop import wiring
 from opsloop.config import get_settings
 from opsloop.errors import InputError
 from opsloop.step_handler import incident_of, step
-from opsloop.lifecycle import notify_dismiss, notify_escalate, notify_open, notify_outcome, notify_remind
+from opsloop.lifecycle import (notify_dismiss, notify_draft, notify_escalate, notify_open, notify_outcome,
+                               notify_remind)
 from opsloop.models import Analysis, Classification
 
 
@@ -30,6 +31,8 @@ def handler(event: dict[str, Any]) -> Any:
     if action == "escalate":
         notify_escalate(incident, store, notifier, now=now)
         return {}
+    if action == "draft":
+        return {"posted": notify_draft(incident, event.get("stored") or {}, store, notifier)}
     if action == "dismiss":
         notify_dismiss(incident, Classification.from_dict(event.get("classification")),
                        Analysis.from_dict(event.get("analysis")), event.get("resolution") or {}, store, notifier,

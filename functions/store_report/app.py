@@ -1,4 +1,4 @@
-"""StoreReportFunction: the report as Markdown + Bedrock KB metadata in the knowledge bucket."""
+"""StoreReportFunction: the report as Markdown + Bedrock KB metadata in the knowledge bucket (drafts apart)."""
 
 from __future__ import annotations
 
@@ -13,5 +13,7 @@ from opsloop.models import Report
 
 @step("store")
 def handler(event: dict[str, Any]) -> Any:
+    s = get_settings()
     return store_step(incident_of(event), Report.from_dict(event.get("report")), event.get("page") or {},
-                      wiring.report_archive(), get_settings().reports_prefix, wiring.incident_store())
+                      wiring.report_archive(), s.reports_prefix, wiring.incident_store(),
+                      drafts_prefix=s.drafts_prefix)

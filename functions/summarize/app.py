@@ -1,4 +1,4 @@
-"""SummarizeFunction: the incident's Slack thread → a structured incident report."""
+"""SummarizeFunction: the incident's Slack thread → a structured incident report (a draft with ``draft``)."""
 
 from __future__ import annotations
 
@@ -14,4 +14,5 @@ from opsloop.models import Analysis, Classification
 def handler(event: dict[str, Any]) -> Any:
     return summarize_step(incident_of(event), Classification.from_dict(event.get("classification")),
                           Analysis.from_dict(event.get("analysis")), event.get("resolution") or {},
-                          wiring.incident_store(), wiring.slack_notifier(), wiring.summarizer())
+                          wiring.incident_store(), wiring.slack_notifier(), wiring.summarizer(),
+                          draft=event.get("draft") is True)

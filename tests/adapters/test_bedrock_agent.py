@@ -294,3 +294,38 @@ def test_agent_is_given_the_same_knowledge_query_as_the_retrieve_path(runtime):
     query = build_query(inc).text
     assert query and data["knowledge_search_query"] == query
     assert "knowledge_search_query" in text[:opening]
+
+
+NOT_DRAFT = {"notEquals": {"key": "kind", "value": "draft"}}
+DRAFT_REF = s3_reference(f"{BUCKET}/drafts/incident-orders-api-fpdbconn-inc-0.md", "Unconfirmed draft: maybe DNS.",
+                         {"kind": "draft", "fingerprint": "fp-db-conn"})
+RUNBOOK_REF = s3_reference(f"{BUCKET}/knowledge/runbooks/rds-connection-exhaustion.md", "Use RDS Proxy.")
+
+
+def test_with_its_knowledge_base_the_agent_retrieves_no_drafts(runtime):
+    # GIVEN the agent's knowledge base id is known (the stack's own knowledge base)
+    c, stubber = runtime
+    # THEN the request filters the agent's retrieval to everything but drafts (the shape botocore validates)
+    expect_invoke(stubber, [chunk(ANSWER, references=[RUNBOOK_REF])], sessionState={
+        "knowledgeBaseConfigurations": [{"knowledgeBaseId": "KBID123456", "retrievalConfiguration": {
+            "vectorSearchConfiguration": {"filter": NOT_DRAFT}}}]})
+    result = analyst(c, knowledge_base_id="KBID123456").analyze(incident(), CLASSIFICATION)
+    assert [s.doc_id for s in result.sources] == ["runbooks/rds-connection-exhaustion"]
+
+
+def test_a_draft_the_agent_cites_anyway_is_never_a_source_nor_history(runtime):
+    # GIVEN an agent whose knowledge base opsloop cannot name, citing an unconfirmed draft of this very error
+    c, stubber = runtime
+    expect_invoke(stubber, [chunk(ANSWER, references=[DRAFT_REF, RUNBOOK_REF])])
+    result = analyst(c).analyze(incident(), CLASSIFICATION)
+    assert [s.doc_id for s in result.sources] == ["runbooks/rds-connection-exhaustion"]
+    assert result.answered_from_history is False
+
+
+def test_an_agent_that_refuses_the_filter_is_asked_again_and_drafts_are_still_dropped(runtime):
+    c, stubber = runtime
+    stubber.add_client_error("invoke_agent", "ValidationException", "knowledge base not associated with the agent",
+                             400)
+    expect_invoke(stubber, [chunk(ANSWER, references=[DRAFT_REF])])
+    result = analyst(c, knowledge_base_id="KBOTHER123").analyze(incident(), CLASSIFICATION)
+    assert result.sources == [] and result.grounded is False, "a draft alone grounds nothing"

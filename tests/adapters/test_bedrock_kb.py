@@ -54,11 +54,21 @@ def result(uri: str, text: str, score: float, **metadata) -> dict:
 
 HISTORY = result(f"{BUCKET}/reports/orders-api/fp-db-conn.md", "Last time: RDS Proxy fixed it.", 0.9,
                  fingerprint="fp-db-conn")
+DRAFT = result(f"{BUCKET}/drafts/incident-orders-api-fp-db-conn-inc-0.md", "Unconfirmed draft: maybe DNS.", 0.95,
+               fingerprint="fp-db-conn", kind="draft")
 RUNBOOK = result(f"{BUCKET}/runbooks/rds-connection-exhaustion.md", "Symptoms: too many clients. Fix: proxy.",
                  0.7, title="RDS connection exhaustion")
 
 
-def retrieve_params(metadata_filter=None, n=5):
+NOT_DRAFT = {"notEquals": {"key": "kind", "value": "draft"}}
+
+
+def history_filter(fingerprint: str) -> dict:
+    return {"andAll": [{"equals": {"key": "fingerprint", "value": fingerprint}}, NOT_DRAFT]}
+
+
+def retrieve_params(metadata_filter=NOT_DRAFT, n=5):
+    """Retrieve's request; by default the general search, which leaves drafts out (None: no filter)."""
     vector = {"numberOfResults": n}
     if metadata_filter:
         vector["filter"] = metadata_filter
@@ -81,7 +91,7 @@ def test_retrieves_history_by_fingerprint_then_general_and_cites_merged_passages
     agent_runtime, runtime, retrieve_stub, converse_stub = clients
     # GIVEN the fingerprint-filtered search finds the past report and the plain one finds it again + a runbook
     retrieve_stub.add_response("retrieve", {"retrievalResults": [HISTORY]},
-                               retrieve_params({"equals": {"key": "fingerprint", "value": "fp-db-conn"}}))
+                               retrieve_params(history_filter("fp-db-conn")))
     retrieve_stub.add_response("retrieve", {"retrievalResults": [RUNBOOK, HISTORY]}, retrieve_params())
     seen = {}
     runtime.meta.events.register("provide-client-params.bedrock-runtime.Converse",
@@ -146,12 +156,12 @@ def test_nothing_retrieved_is_reported_as_ungrounded(clients):
 def test_filter_rejected_by_the_vector_store_falls_back_to_plain_search(clients):
     agent_runtime, runtime, retrieve_stub, converse_stub = clients
     retrieve_stub.add_client_error("retrieve", "ValidationException", "Filter is not supported", 400)
-    retrieve_stub.add_response("retrieve", {"retrievalResults": [RUNBOOK]}, retrieve_params())
+    retrieve_stub.add_response("retrieve", {"retrievalResults": [RUNBOOK, DRAFT]}, retrieve_params(None))
     converse_stub.add_response("converse", converse_response({
         "summary": "s", "root_cause": "r", "fix_steps": [], "confidence": "medium",
-        "sources": ["runbooks/rds-connection-exhaustion"]}))
+        "sources": ["runbooks/rds-connection-exhaustion", "2"]}))
     analysis = analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
-    assert [s.doc_id for s in analysis.sources] == ["runbooks/rds-connection-exhaustion"]
+    assert [s.doc_id for s in analysis.sources] == ["runbooks/rds-connection-exhaustion"], "the draft is dropped"
     assert analysis.answered_from_history is False
 
 
@@ -224,8 +234,42 @@ def test_retrieve_sends_exactly_the_query_the_local_retriever_uses(clients):
     retrieve_stub.add_response("retrieve", {"retrievalResults": []}, exact)
     retrieve_stub.add_response("retrieve", {"retrievalResults": []},
                                {**exact, "retrievalConfiguration": {"vectorSearchConfiguration":
-                                                                    {"numberOfResults": 5}}})
+                                                                    {"numberOfResults": 5, "filter": NOT_DRAFT}}})
     converse_stub.add_response("converse", converse_response("{}"))
     # WHEN the KB analyst analyses it
     analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
     assert "OperationalError" in query and "<*>" not in query
+
+
+def test_both_searches_leave_drafts_out_and_a_draft_that_slips_through_is_never_cited(clients):
+    # GIVEN a knowledge base holding the past report, a runbook and an unconfirmed draft of the same error
+    agent_runtime, runtime, retrieve_stub, converse_stub = clients
+    # THEN both Retrieve requests carry the not-a-draft filter (botocore validates the request shape)
+    retrieve_stub.add_response("retrieve", {"retrievalResults": [HISTORY, DRAFT]},
+                               retrieve_params(history_filter("fp-db-conn")))
+    retrieve_stub.add_response("retrieve", {"retrievalResults": [DRAFT, RUNBOOK]}, retrieve_params(NOT_DRAFT))
+    seen = {}
+    runtime.meta.events.register("provide-client-params.bedrock-runtime.Converse",
+                                 lambda params, **_: seen.update(params))
+    converse_stub.add_response("converse", converse_response({
+        "summary": "s", "root_cause": "Pool larger than max_connections.", "fix_steps": [], "confidence": "high",
+        "sources": ["drafts/incident-orders-api-fp-db-conn-inc-0", "reports/orders-api/fp-db-conn"]}))
+    # WHEN the incident is analysed
+    analysis = analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
+    # AND a draft returned anyway is neither given to the model nor cited
+    assert "maybe DNS" not in seen["messages"][0]["content"][0]["text"]
+    assert [s.doc_id for s in analysis.sources] == ["reports/orders-api/fp-db-conn"]
+    assert analysis.answered_from_history is True
+
+
+def test_a_store_that_rejects_only_the_draft_filter_still_answers_without_drafts(clients):
+    agent_runtime, runtime, retrieve_stub, converse_stub = clients
+    retrieve_stub.add_response("retrieve", {"retrievalResults": [HISTORY]}, retrieve_params(history_filter("fp-db-conn")))
+    retrieve_stub.add_client_error("retrieve", "ValidationException", "notEquals is not supported", 400,
+                                   expected_params=retrieve_params(NOT_DRAFT))
+    retrieve_stub.add_response("retrieve", {"retrievalResults": [DRAFT, RUNBOOK]}, retrieve_params(None))
+    converse_stub.add_response("converse", converse_response({
+        "summary": "s", "root_cause": "r", "fix_steps": [], "confidence": "high",
+        "sources": ["reports/orders-api/fp-db-conn", "runbooks/rds-connection-exhaustion"]}))
+    analysis = analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
+    assert [s.doc_id for s in analysis.sources] == ["reports/orders-api/fp-db-conn", "runbooks/rds-connection-exhaustion"]

@@ -6,6 +6,7 @@ import time
 
 import boto3
 from moto import mock_aws
+
 from opsloop.incidents import IncidentStore
 from opsloop.models import Analysis, Classification, Incident, Source
 from opsloop.ports import PostedMessage

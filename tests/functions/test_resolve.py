@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from opsloop.callbacks import StepFunctionsCallbacks
 from opsloop.incidents import IncidentStatus, IncidentStore
 from opsloop.wait import handle_resolve

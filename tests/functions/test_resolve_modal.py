@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from opsloop.callbacks import StepFunctionsCallbacks
 from opsloop.incidents import IncidentStore
 from opsloop.local.slack_server import SlackStandIn

@@ -6,6 +6,7 @@ import time
 
 import boto3
 from moto import mock_aws
+
 from opsloop.incidents import IncidentStatus, IncidentStore
 
 from .helpers import create_table

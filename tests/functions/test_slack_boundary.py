@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from opsloop.incidents import IncidentStore
 from opsloop.slack.credentials import checked_bot_token, checked_signing_secret
 from opsloop.slack.interactions import interaction_body, sign_request

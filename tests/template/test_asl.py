@@ -128,6 +128,12 @@ def test_task_retries_with_full_jitter_and_a_cap_and_catches_the_rest(name: str,
         assert LAMBDA_SERVICE_ERRORS <= retried, f"{name!r} does not retry {LAMBDA_SERVICE_ERRORS - retried}"
     catches = state.get("Catch", [])
     assert any("States.ALL" in c["ErrorEquals"] for c in catches), f"{name!r} has no catch-all"
+    if _is_lambda_task(state) and name != "Report Failure":
+        # a Lambda timeout after the step's calls went out: every step is idempotent, so once more, then
+        # the failure path (Report Failure itself posts each time it runs, so it is not retried)
+        timeouts = [r for r in retries if {"Sandbox.Timedout", "Lambda.Unknown"} <= set(r["ErrorEquals"])]
+        assert len(timeouts) == 1 and timeouts[0]["MaxAttempts"] == 1, f"{name!r}: a timeout is not retried once"
+        assert "States.Timeout" not in timeouts[0]["ErrorEquals"], "a human wait's timeout must reach its Catch"
 
 
 def test_human_waits_time_out_into_a_catch_and_fit_in_the_execution() -> None:

@@ -205,7 +205,8 @@ def test_bucket_writers_are_confined_to_their_prefix() -> None:
                 out += [json.dumps(r) for r in _as_list(st["Resource"])]
         return out
 
-    assert s3_resources("StoreReportFunction") == [json.dumps({"Fn::Sub": "${KnowledgeBucket.Arn}/reports/*"})]
+    assert s3_resources("StoreReportFunction") == [json.dumps({"Fn::Sub": "${KnowledgeBucket.Arn}/reports/*"}),
+                                                   json.dumps({"Fn::Sub": "${KnowledgeBucket.Arn}/drafts/*"})]
     assert s3_resources("SeedKnowledgeFunction") == [json.dumps({"Fn::Sub": "${KnowledgeBucket.Arn}/runbooks/*"})]
 
 

@@ -66,3 +66,52 @@ def test_the_exception_class_decides_before_words_in_the_message() -> None:
                          template="Connection is not available, request timed out after <*>ms."))
     assert c.category == "database"
     assert classify(replace(BASE, template="Task timed out after <*> seconds")).category == "timeout"
+
+
+def test_a_draft_is_stored_apart_per_incident_and_never_replaces_the_confirmed_report() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from opsloop.archive import S3ReportArchive
+    from opsloop.incidents import IncidentStore
+    from opsloop.lifecycle import store_step
+
+    from ..functions.helpers import create_table
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="kb-test")
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        store = IncidentStore(ddb, create_table(ddb))
+        store.create_incident(BASE.to_dict(), now=1.0)
+        archive = S3ReportArchive(s3, "kb-test")
+        confirmed = store_step(BASE, _report(confirmed_by="U0ONCALL01"), {}, archive, "reports/", store)
+        later = replace(BASE, incident_id="i-2")
+        store.create_incident(later.to_dict(), now=2.0)
+        draft = store_step(later, _report(draft=True, root_cause="Unconfirmed draft: ?"), {}, archive, "reports/",
+                           store)
+
+        assert confirmed["key"] == f"reports/{report_name(_report())}.md"
+        assert draft["key"] == f"drafts/{report_name(_report())}-i-2.md" and draft["draft"] is True
+        body = s3.get_object(Bucket="kb-test", Key=confirmed["key"])["Body"].read().decode()
+        assert "A batch job held connections." in body and "kind: report" in body
+        meta = json.loads(s3.get_object(Bucket="kb-test", Key=draft["key"] + ".metadata.json")["Body"].read())
+        assert meta["metadataAttributes"]["kind"] == "draft"
+        # the fingerprint's previous report (merged into the next confirmed one) is still the confirmed one
+        from opsloop.incidents import storm_scope
+
+        state = store.fingerprint_state(storm_scope(BASE), BASE.fingerprint) or {}
+        assert state.get("last_report_key") == confirmed["key"]
+        assert store.get_incident("i-2").draft_key == draft["key"]
+
+
+def test_drafts_and_reports_prefixes_may_not_overlap() -> None:
+    import pytest
+
+    from opsloop.config import load_settings
+    from opsloop.errors import ConfigError
+
+    assert load_settings({}).drafts_prefix == "drafts/"
+    for drafts in ("reports", "reports/drafts/"):
+        with pytest.raises(ConfigError, match="OPSLOOP_DRAFTS_PREFIX"):
+            load_settings({"OPSLOOP_DRAFTS_PREFIX": drafts})

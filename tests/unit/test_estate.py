@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+
 from opsloop.config import load_settings
 from opsloop.errors import ConfigError, InputError
 from opsloop.eventbus import EventBridgePublisher

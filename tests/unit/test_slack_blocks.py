@@ -75,6 +75,9 @@ def assert_within_slack_limits(blocks: list[dict[str, Any]]) -> None:
             assert all(len(e["text"]) <= 3000 for e in b["elements"])
     for btn in buttons(blocks):
         assert len(btn["text"]["text"]) <= 75 and len(btn["value"]) <= 2000 and len(btn["action_id"]) <= 255
+    for menu in (d for d in walk(blocks) if d.get("type") == "static_select"):
+        assert len(menu["placeholder"]["text"]) <= 150 and 0 < len(menu["options"]) <= 100
+        assert all(len(o["text"]["text"]) <= 75 and len(o["value"]) <= 150 for o in menu["options"])
 
 
 def test_open_incident_message_is_valid_block_kit_with_the_analysis() -> None:
@@ -111,8 +114,15 @@ def test_sources_link_only_https_and_escape_titles() -> None:
 def test_resolve_comes_first_and_every_button_carries_just_the_incident_id() -> None:
     blocks = incident_blocks(make_incident(), CLASSIFICATION, make_analysis())
     button, *room = buttons(blocks)
-    assert [b["action_id"] for b in room] == ["ack_incident", "snooze_incident", "escalate_incident", "dismiss_incident"]
+    assert [b["action_id"] for b in room] == ["ack_incident", "escalate_incident", "dismiss_incident"]
     assert all(b["value"] == "inc-20261001-ab12cd" for b in room)
+    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
+    assert [e["action_id"] for e in actions] == ["resolve_incident", "ack_incident", "snooze_incident",
+                                                 "escalate_incident", "dismiss_incident"]
+    snooze = actions[2]
+    assert snooze["type"] == "static_select"
+    assert [o["value"] for o in snooze["options"]] == ["1|inc-20261001-ab12cd", "4|inc-20261001-ab12cd",
+                                                       "24|inc-20261001-ab12cd"]
     assert button["action_id"] == RESOLVE_ACTION_ID
     assert button["value"] == "inc-20261001-ab12cd"
     assert button["style"] == "primary"
@@ -175,7 +185,7 @@ def test_without_analysis_the_message_still_offers_resolve() -> None:
     blocks = incident_blocks(make_incident(frames=[]), Classification(category="unknown", severity="weird"), None)
     assert_within_slack_limits(blocks)
     assert blocks[0]["text"]["text"].startswith(":white_circle: Weird: ")
-    assert buttons(blocks)[0]["action_id"] == "resolve_incident" and len(buttons(blocks)) == 5
+    assert buttons(blocks)[0]["action_id"] == "resolve_incident" and len(buttons(blocks)) == 4  # + the Snooze menu
 
 
 def test_ungrounded_analysis_says_nothing_was_found() -> None:

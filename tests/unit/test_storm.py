@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from opsloop.config import load_settings
 from opsloop.eventbus import EventBridgePublisher
 from opsloop.incidents import CLOSED, IncidentStore, storm_scope

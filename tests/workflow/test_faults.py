@@ -39,6 +39,18 @@ def _metrics(out: Path) -> list[str]:
     return names
 
 
+def _metric_docs(out: Path) -> list[dict]:
+    docs = []
+    for line in (out / "logs" / "functions.log").read_text().splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and (doc.get("_aws") or {}).get("CloudWatchMetrics"):
+            docs.append(doc)
+    return docs
+
+
 def _assert_nothing_duplicated(out: Path) -> None:
     parents = [p for p in _posts(out) if not p.get("thread_ts")]
     assert len(parents) == 1, [p.get("text", "")[:80] for p in parents]
@@ -55,6 +67,13 @@ RECOVERED = [
     ("slack.chat.postMessage=502x1@2,confluence.create=500,confluence.search=429", 3),
     # Bedrock throttles the analysis and the summary; another ingestion job is running at start
     ("bedrock.analyze=throttle,bedrock.summarize=throttle,ingestion.start=conflict", 3),
+    # the other 5xx kinds: Slack 504 on the incident post; Confluence 502 on create, 504 on a label
+    ("slack.chat.postMessage=504,confluence.create=502,confluence.label=504", 3),
+    # the Knowledge Base throttles the ingestion start and the status check
+    ("ingestion.start=throttle,ingestion.status=throttle", 2),
+    # one Lambda timeout each, after the calls went out (the message posted, the summary written): every step
+    # is idempotent per incident, so it is retried once, and nothing is posted or stored twice
+    ("lambda.NotifySlackFunction=timeout,lambda.SummarizeFunction=timeout,lambda.StoreReportFunction=timeout", 3),
 ]
 
 
@@ -81,10 +100,10 @@ def test_transient_faults_are_retried_and_the_incident_is_resolved_once(tmp_path
 
 
 FAILED = [
-    # the summary times out after it ran: the failure path says so in the incident's thread
-    ("lambda.SummarizeFunction=timeout", "summarize"),
-    # posting timed out after the message went out: the failure is reported in that message's thread
-    ("lambda.NotifySlackFunction=timeout", "notify"),
+    # the summary times out, and again on its one retry: the failure path says so in the incident's thread
+    ("lambda.SummarizeFunction=timeoutx2", "summarize"),
+    # posting timed out twice after the message went out: the failure is reported in that message's thread
+    ("lambda.NotifySlackFunction=timeoutx2", "notify"),
 ]
 
 
@@ -106,6 +125,26 @@ def test_a_lambda_timeout_ends_in_the_visible_failure_path(tmp_path: Path, spec:
 
 
 @pytest.mark.slow
+def test_a_draft_that_cannot_be_stored_ends_in_the_failure_path_after_the_escalation(tmp_path: Path) -> None:
+    # GIVEN nobody resolves, and storing the draft times out on every attempt
+    out = tmp_path / "out"
+    result = run(RunOptions(out=out, resolve="never", reminder_seconds=1, escalation_seconds=1, timeout_seconds=120,
+                            faults=FaultPlan.parse("lambda.StoreReportFunction=timeoutx*")), say=_quiet)
+
+    assert result.status == "FAILED" and result.states[-2:] == ["Report Failure", "Incident Failed"]
+    assert "Escalate Unresolved Incident" in result.states and "Start Draft Ingestion" not in result.states
+    texts = [p.get("text", "") for p in _posts(out)]
+    assert sum("Nobody resolved" in t for t in texts) == 1, "the escalation was said before the draft failed"
+    failure = [t for t in texts if "could not finish" in t]
+    assert len(failure) == 1 and "step *store_draft*" in failure[0]
+    assert not any("*draft* report" in t for t in texts), "no claim that a draft was stored"
+    assert "IncidentFailed" in _metrics(out)
+    closed = [doc.get("outcome") for doc in _metric_docs(out) if "IncidentClosed" in doc]
+    assert closed == ["ESCALATED"], "closed once, as escalated (not counted again as failed)"
+    _assert_nothing_duplicated(out)
+
+
+@pytest.mark.slow
 def test_a_failed_reminder_is_retried_and_the_escalation_still_ends_the_incident(tmp_path: Path) -> None:
     # GIVEN nobody resolves, and Slack fails the reminder (the second post) once
     out = tmp_path / "out"
@@ -113,7 +152,8 @@ def test_a_failed_reminder_is_retried_and_the_escalation_still_ends_the_incident
                             faults=FaultPlan.parse("slack.chat.postMessage=503x1@2")), say=_quiet)
 
     assert result.status == "FAILED"
-    assert result.states[-3:] == ["Remind in Thread and Wait", "Escalate Unresolved Incident", "Unresolved in Time"]
+    assert result.states[-7:-5] == ["Remind in Thread and Wait", "Escalate Unresolved Incident"]
+    assert result.states[-1] == "Unresolved in Time"
     assert "Report Failure" not in result.states
     texts = [p.get("text", "") for p in _posts(out)]
     assert sum("still open" in t for t in texts) == 1 and sum("Nobody resolved" in t for t in texts) == 1, texts

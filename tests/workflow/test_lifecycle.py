@@ -15,6 +15,8 @@ import pytest
 from opsloop.local.runner import RunOptions, encode_subscription, run
 
 ROOT = Path(__file__).resolve().parents[2]
+DRAFT_STATES = ["Summarize Thread into Draft", "Store Draft in Knowledge Bucket", "Start Draft Ingestion",
+                "Say Draft Stored in Thread", "Unresolved in Time"]
 pytestmark = pytest.mark.slow
 
 
@@ -67,12 +69,49 @@ def test_nobody_resolves_reminder_then_escalation_ends_visibly(tmp_path: Path) -
                  say=_quiet)
 
     assert result.status == "FAILED"
-    assert result.states[-3:] == ["Remind in Thread and Wait", "Escalate Unresolved Incident", "Unresolved in Time"]
+    assert result.states[-7:-5] == ["Remind in Thread and Wait", "Escalate Unresolved Incident"]
+    assert result.states[-5:] == DRAFT_STATES
     texts = [c["payload"].get("text", "") for c in _slack_calls(out) if c["method"] == "chat.postMessage"]
     assert any("still open" in t for t in texts), texts
     assert any("Nobody resolved" in t for t in texts), texts
     execution = json.loads((out / "execution.json").read_text())
     assert execution["error"] == "IncidentUnresolved"
+    # the thread is kept as a draft, apart from confirmed reports, and the thread is told where
+    drafts = sorted((out / "knowledge" / "drafts").glob("*.md"))
+    assert len(drafts) == 1 and execution["draft"]["key"] == f"drafts/{drafts[0].name}"
+    assert result.incident_id.lower() in drafts[0].name, "one draft per incident"
+    assert not list((out / "knowledge").glob("*.md")), "no confirmed report was written"
+    assert "kind: draft" in drafts[0].read_text()
+    assert json.loads((out / "knowledge" / "drafts" / (drafts[0].name + ".metadata.json")).read_text())[
+        "metadataAttributes"]["kind"] == "draft"
+    assert "reporting job" in drafts[0].read_text(), "the thread discussed while nobody clicked is in the draft"
+    said = [t for t in texts if "*draft* report" in t]
+    assert len(said) == 1 and execution["draft"]["key"] in said[0] and "not use it as an answer" in said[0]
+    assert not list((out / "confluence" / "pages").glob("*.html")), "a draft gets no Confluence page"
+
+
+def test_a_draft_never_replaces_the_confirmed_report_nor_answers_the_next_occurrence(tmp_path: Path) -> None:
+    # GIVEN a resolved incident whose confirmed report is in the knowledge base
+    out = tmp_path / "out"
+    first = run(RunOptions(out=out), say=_quiet)
+    assert first.status == "SUCCEEDED"
+    (report,) = sorted((out / "knowledge").glob("*.md"))
+    confirmed = report.read_bytes()
+    # WHEN the error recurs and nobody confirms within the wait
+    second = run(RunOptions(out=out, resolve="never", reminder_seconds=1, escalation_seconds=1, timeout_seconds=60),
+                 say=_quiet)
+    assert second.status == "FAILED" and second.states[-5:] == DRAFT_STATES
+    # THEN the confirmed report is untouched and the draft sits apart, for this incident only
+    assert report.read_bytes() == confirmed
+    (draft,) = sorted((out / "knowledge" / "drafts").glob("*.md"))
+    assert second.incident_id.lower() in draft.name and report.stem in draft.name
+    # AND the next occurrence is answered from the confirmed report, never from the draft
+    third = run(RunOptions(out=out), say=_quiet)
+    assert third.status == "SUCCEEDED" and third.analysis["answered_from_history"] is True
+    cited = [s["doc_id"] for s in third.analysis["sources"]]
+    assert report.stem in cited[0] and not any("drafts/" in c or draft.stem in c for c in cited), cited
+    assert len(sorted((out / "knowledge" / "drafts").glob("*.md"))) == 1
+    assert second.incident_id not in report.read_text(), "the unconfirmed incident is not merged into the report"
 
 
 def test_a_failing_step_ends_in_the_visible_failure_path(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ class Settings:
     confluence_parent_page_id: str = ""
     knowledge_bucket: str = ""
     reports_prefix: str = "reports/"
+    drafts_prefix: str = "drafts/"  # unconfirmed drafts: never under reports_prefix
     allowed_resolvers: list[str] = field(default_factory=list)
     slack_api_url: str = ""  # only set for the offline stand-in
     local_knowledge_dirs: list[str] = field(default_factory=list)  # local retriever roots
@@ -130,6 +131,15 @@ def _accounts(values: list[str]) -> list[str]:
     return values
 
 
+def _drafts_prefix(env: Mapping[str, str]) -> str:
+    reports = (env.get("OPSLOOP_REPORTS_PREFIX", "reports/").strip() or "reports/").rstrip("/") + "/"
+    drafts = (env.get("OPSLOOP_DRAFTS_PREFIX", "drafts/").strip() or "drafts/").rstrip("/") + "/"
+    if drafts.startswith(reports) or reports.startswith(drafts):
+        raise ConfigError(f"OPSLOOP_DRAFTS_PREFIX ({drafts!r}) must not overlap OPSLOOP_REPORTS_PREFIX ({reports!r}): "
+                          "a draft must never replace a confirmed report")
+    return drafts
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     e = os.environ if env is None else env
     g = lambda n, d="": e.get("OPSLOOP_" + n, d).strip()  # noqa: E731
@@ -166,6 +176,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         confluence_parent_page_id=g("CONFLUENCE_PARENT_PAGE_ID"),
         knowledge_bucket=g("KNOWLEDGE_BUCKET"),
         reports_prefix=(g("REPORTS_PREFIX", "reports/") or "reports/").rstrip("/") + "/",
+        drafts_prefix=_drafts_prefix(e),
         allowed_resolvers=_list(e, "OPSLOOP_ALLOWED_RESOLVERS"),
         slack_api_url=g("SLACK_API_URL"),
         local_knowledge_dirs=_list(e, "OPSLOOP_LOCAL_KNOWLEDGE_DIRS"),

@@ -114,6 +114,7 @@ class IncidentRecord:
     action_by: str = ""  # who pressed Escalate now / Not an incident
     resolved_by: str = ""
     resolve_draft: dict[str, Any] = field(default_factory=dict)
+    draft_key: str = ""  # where the unconfirmed draft report went, after an unresolved wait
     created_at: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -153,7 +154,7 @@ class IncidentRecord:
             snoozed_until=float(data.get("snoozed_until") or 0), snoozed_by=str(data.get("snoozed_by") or ""),
             action_by=str(data.get("action_by") or ""), resolved_by=str(data.get("resolved_by") or ""),
             resolve_draft=data.get("resolve_draft") if isinstance(data.get("resolve_draft"), dict) else {},
-            created_at=float(data.get("created_at") or 0),
+            draft_key=str(data.get("draft_key") or ""), created_at=float(data.get("created_at") or 0),
             extra={k: v for k, v in data.items() if k not in known})
 
 

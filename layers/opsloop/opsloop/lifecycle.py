@@ -17,7 +17,7 @@ from .incidents import IncidentStatus, IncidentStore, iso, storm_scope
 from .models import Analysis, Classification, Incident, Report
 from .ports import (Analyst, KnowledgeIngestion, Notifier, PostedMessage, PublishedPage, ReportArchive, Summarizer,
                     Wiki)
-from .report import metadata, report_name, to_markdown
+from .report import DRAFTS_PREFIX, draft_name, metadata, report_name, to_markdown
 
 
 # -- Classify / Analyze ------------------------------------------------------------------------------
@@ -171,7 +171,9 @@ def previous_report(state: dict[str, Any]) -> Report | None:
 
 def summarize_step(incident: Incident, classification: Classification, analysis: Analysis,
                    resolution: dict[str, Any], store: IncidentStore, notifier: Notifier,
-                   summarizer: Summarizer) -> Report:
+                   summarizer: Summarizer, *, draft: bool = False) -> Report:
+    """The thread as a report. With ``draft`` (nobody confirmed within the wait, or someone escalated) the
+    report is a draft whatever the resolution says: nobody resolved it, nobody confirmed it."""
     item = store.get_incident(incident.incident_id)
     message = item.slack if item is not None else None
     thread = notifier.fetch_thread(message) if message is not None else []
@@ -180,7 +182,9 @@ def summarize_step(incident: Incident, classification: Classification, analysis:
     from .redact import redact
 
     thread = [replace(m, text=redact(m.text).text) for m in thread]
-    resolved_by = str(resolution.get("resolved_by") or (item.resolved_by if item else "") or "")
+    if draft:
+        resolution = {}
+    resolved_by = "" if draft else str(resolution.get("resolved_by") or (item.resolved_by if item else "") or "")
     # The occurrence count kept growing after the execution started: report the final one.
     state = store.fingerprint_state(storm_scope(incident), incident.fingerprint) or {}
     if state.get("incident_id") == incident.incident_id and state.get("count"):
@@ -215,16 +219,41 @@ def publish_step(report: Report, wiki: Wiki, analysis: Analysis | None = None) -
 
 
 def store_step(incident: Incident, report: Report, page: dict[str, Any], archive: ReportArchive, prefix: str,
-               store: IncidentStore) -> dict[str, Any]:
-    """Write the report (Markdown + KB metadata) to the knowledge archive, one object per fingerprint."""
+               store: IncidentStore, *, drafts_prefix: str = DRAFTS_PREFIX) -> dict[str, Any]:
+    """Write the report (Markdown + KB metadata) to the knowledge archive, one object per fingerprint.
+
+    A draft goes under ``drafts_prefix``, one object per incident (:func:`opsloop.report.draft_name`), so it
+    can never overwrite the confirmed report of its fingerprint, and it is not kept as the fingerprint's
+    previous report: the next confirmed report merges only what people confirmed."""
     url = str(page.get("url") or "")
     if url and url not in report.links:
         report = replace(report, links=[url, *report.links])
-    name = report_name(report)
+    if report.draft:
+        if not drafts_prefix or drafts_prefix == prefix:
+            raise InputError("drafts need a prefix of their own, apart from the confirmed reports")
+        name = draft_name(report, incident.incident_id)
+        key = f"{drafts_prefix}{name}.md"
+    else:
+        name = report_name(report)
+        key = f"{prefix}{name}.md"
     body = to_markdown(report).encode("utf-8")
-    stored = archive.put_report(f"{prefix}{name}.md", body, json.dumps(metadata(report)).encode("utf-8"))
-    store.save_report(storm_scope(incident), incident.fingerprint, json.dumps(report.to_dict()), stored.key)
-    return {"bucket": stored.bucket, "key": stored.key, "uri": stored.uri, "bytes": len(body), "name": name}
+    stored = archive.put_report(key, body, json.dumps(metadata(report)).encode("utf-8"))
+    if report.draft:
+        store.update_incident(incident.incident_id, draft_key=stored.key)
+    else:
+        store.save_report(storm_scope(incident), incident.fingerprint, json.dumps(report.to_dict()), stored.key)
+    return {"bucket": stored.bucket, "key": stored.key, "uri": stored.uri, "bytes": len(body), "name": name,
+            "draft": report.draft}
+
+
+def notify_draft(incident: Incident, stored: dict[str, Any], store: IncidentStore, notifier: Notifier) -> bool:
+    """Say in the thread that the unconfirmed draft was stored, where, and that it is not an answer (once)."""
+    item = store.get_incident(incident.incident_id)
+    if item is None or item.slack is None or item.extra.get("draft_announced"):
+        return False
+    notifier.draft_stored(item.slack, report_key=str(stored.get("key") or ""))
+    store.update_incident(incident.incident_id, draft_announced=True)
+    return True
 
 
 # -- Ingestion -----------------------------------------------------------------------------------------
@@ -273,8 +302,10 @@ def report_failure(incident: Incident, failure: dict[str, Any], store: IncidentS
     except ValueError:
         pass
     cause = cause[:500]
-    close_incident(store, incident, IncidentStatus.FAILED, closed_at=now, failed_step=step, failure_error=error,
-                   task_token="")
+    if not close_incident(store, incident, IncidentStatus.FAILED, closed_at=now, failed_step=step,
+                          failure_error=error, task_token=""):
+        # e.g. a draft step after the escalation: it stays escalated (counted once), the failure is noted
+        store.update_incident(incident.incident_id, failed_step=step, failure_error=error)
     count("IncidentFailed", step=step)
     logger().error("incident failed", extra={"incident_id": incident.incident_id, "step": step, "error": error})
     notifier = notifier_factory()

@@ -2,6 +2,8 @@
 metadata (``<name>.md.metadata.json``) so retrieval can filter and boost on fingerprint and service.
 
 One file per (service, fingerprint): a recurrence updates the same report instead of adding a second one.
+A draft (nobody confirmed it within the wait) is one file per incident under ``drafts/``, marked
+``kind: draft`` in both the front matter and the metadata, so retrieval can leave it out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ def report_name(report_or_service: Report | str, fingerprint: str | None = None)
     slug = _SAFE.sub("-", (service or "service").lower()).strip("-")[:48] or "service"
     fp = _SAFE.sub("", (fingerprint or "").lower())[:16]
     return f"incident-{slug}-{fp}"
+
+
+DRAFTS_PREFIX = "drafts/"  # apart from reports/: a draft never overwrites a confirmed report
+
+
+def draft_name(report: Report, incident_id: str) -> str:
+    """File stem of an incident's unconfirmed draft: the report's name plus the incident, so each draft is
+    its own object and a later draft or confirmed report never replaces it."""
+    inc = _SAFE.sub("-", (incident_id or "").lower()).strip("-")[:64] or "incident"
+    return f"{report_name(report)}-{inc}"
 
 
 def _line(text: str, limit: int = 2000) -> str:

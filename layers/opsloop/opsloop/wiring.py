@@ -148,7 +148,8 @@ def analyst() -> Analyst:
 
         s.require("agent_id", "agent_alias_id")
         return BedrockAgentAnalyst(aws_client("bedrock-agent-runtime"), s.agent_id, s.agent_alias_id,
-                                   language=s.report_language, reports_prefix=s.reports_prefix)
+                                   language=s.report_language, reports_prefix=s.reports_prefix,
+                                   knowledge_base_id=s.knowledge_base_id)
     from .bedrock.kb import BedrockKbAnalyst
 
     s.require("knowledge_base_id", "model_id")

@@ -106,12 +106,25 @@ def source_from_reference(reference: Mapping[str, Any], *, knowledge_prefix: str
         return None
     declared = _metadata_str(metadata, "kind")  # stored reports carry kind=report in their KB metadata
     under_reports = bool(reports_prefix) and doc_id.startswith(reports_prefix.strip("/") + "/")
-    if kind != "page" and declared != "draft" and (declared == "report" or under_reports):
+    if declared == "draft":
+        kind = "draft"  # nobody confirmed it: never an answer (see not_drafts)
+    elif kind != "page" and (declared == "report" or under_reports):
         kind = "report"
     title = _metadata_str(metadata, "title") or doc_id.rstrip("/").rsplit("/", 1)[-1]
     source = Source(doc_id=bound_text(doc_id, 300), title=bound_text(title, 200), uri=bound_text(uri, 1000),
                     excerpt=bound_text(text, MAX_EXCERPT), score=float(score or 0.0), kind=kind)
     return CitedSource(source=source, fingerprint=_metadata_str(metadata, "fingerprint"))
+
+
+# Knowledge Base metadata filter: everything but unconfirmed drafts (reports/ and runbooks/ alike). Bedrock's
+# notEquals also returns documents without the key, so runbooks without a ``kind`` attribute still match.
+NOT_DRAFT: dict[str, Any] = {"notEquals": {"key": "kind", "value": "draft"}}
+
+
+def not_drafts(cited: Iterable[CitedSource]) -> list[CitedSource]:
+    """Drop drafts that reached us anyway (a vector store without metadata filtering, an agent whose
+    knowledge base opsloop cannot name): a draft is never a source of an answer."""
+    return [c for c in cited if c.source.kind != "draft"]
 
 
 def dedupe_cited(cited: Iterable[CitedSource]) -> list[CitedSource]:
@@ -176,8 +189,12 @@ class BedrockAgentAnalyst:
                  max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS,
                  max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
                  timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-                 knowledge_prefix: str = "", reports_prefix: str = "reports/") -> None:
+                 knowledge_prefix: str = "", reports_prefix: str = "reports/",
+                 knowledge_base_id: str = "") -> None:
         self.client = client
+        # With the agent's knowledge base id, its retrieval is filtered (sessionState) so drafts are never
+        # retrieved; without it, drafts the agent cites are dropped from the sources.
+        self.knowledge_base_id = knowledge_base_id
         self.agent_id = agent_id
         self.agent_alias_id = agent_alias_id
         self.language = language or "en"
@@ -195,11 +212,26 @@ class BedrockAgentAnalyst:
                                  max_output_tokens=self.max_output_tokens,
                                  search_query=build_query(incident).text)
         started = time.monotonic()
-        response = call("invoke_agent", self.client.invoke_agent, agentId=self.agent_id,
-                        agentAliasId=self.agent_alias_id, sessionId=session_id_for(incident.incident_id),
-                        inputText=prompt, enableTrace=False)
+        request: dict[str, Any] = {"agentId": self.agent_id, "agentAliasId": self.agent_alias_id,
+                                   "sessionId": session_id_for(incident.incident_id), "inputText": prompt,
+                                   "enableTrace": False}
+        if self.knowledge_base_id:
+            request["sessionState"] = {"knowledgeBaseConfigurations": [{
+                "knowledgeBaseId": self.knowledge_base_id,
+                "retrievalConfiguration": {"vectorSearchConfiguration": {"filter": dict(NOT_DRAFT)}}}]}
+        try:
+            response = self.client.invoke_agent(**request)
+        except Exception as exc:  # noqa: BLE001 - mapped below
+            from .errors import error_code
+
+            if "sessionState" not in request or error_code(exc) != "ValidationException":
+                raise map_error(exc, "invoke_agent") from exc
+            # An agent without that knowledge base (or a store without filtering) refuses the filter: ask
+            # again without it; drafts it cites are still dropped below.
+            request.pop("sessionState")
+            response = call("invoke_agent", self.client.invoke_agent, **request)
         text, cited = self._read_completion(response.get("completion") or [], started)
-        cited = dedupe_cited(cited)
+        cited = not_drafts(dedupe_cited(cited))
         citations = [c.source for c in cited]
         fields = parse_analysis_json(text, citations)
         # The model's own list orders the sources; every citation the service attributed stays.
@@ -266,5 +298,6 @@ def _close(stream: Any) -> None:
             pass
 
 
-__all__ = ["BedrockAgentAnalyst", "CitedSource", "build_analysis", "dedupe_cited", "doc_id_for_key",
+__all__ = ["NOT_DRAFT", "BedrockAgentAnalyst", "CitedSource", "build_analysis", "dedupe_cited", "doc_id_for_key",
+           "not_drafts",
            "session_id_for", "source_from_reference", "ungrounded_fields"]

@@ -1,8 +1,9 @@
 """Grounded analysis without an agent: Knowledge Base ``Retrieve`` + ``Converse``.
 
 Two retrievals, because the most useful document for a recurring error is its own past report: first one
-filtered to the incident's fingerprint (metadata written next to every stored report), then an unfiltered
-one for runbooks and similar incidents. The merged passages go to the model as numbered sources inside a
+filtered to the incident's fingerprint (metadata written next to every stored report), then one over
+everything for runbooks and similar incidents; both leave out unconfirmed drafts (``kind`` = ``draft``).
+opsloop does not call ``RetrieveAndGenerate``: generation is its own Converse call over these passages. The merged passages go to the model as numbered sources inside a
 ``<knowledge>`` block; the answer counts as grounded only if it cites passages it was actually given.
 
 :func:`converse_json` is the one Converse call both this analyst and the report summarizer use: strict
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..models import Analysis, Budget, Classification, Incident
-from .agent import CitedSource, build_analysis, source_from_reference
+from .agent import NOT_DRAFT, CitedSource, build_analysis, source_from_reference
 from .errors import call, error_code, map_error
 from .prompts import (
     ANALYSIS_JSON_SCHEMA,
@@ -160,20 +161,32 @@ class BedrockKbAnalyst:
                               sources=list(fields.sources))
 
     def retrieve(self, text: str, fingerprint: str) -> list[Retrieved]:
-        """Past reports of this fingerprint first, then the best general matches; each document once."""
+        """Past reports of this fingerprint first, then the best general matches; each document once.
+
+        Both searches leave out unconfirmed drafts (metadata ``kind`` = ``draft``): a draft is never an
+        answer. A vector store without metadata filtering rejects filters; then the plain search is used and
+        drafts are dropped from its results instead."""
         history: list[Retrieved] = []
+        filtered = True
         if fingerprint:
             try:
-                history = self._retrieve(text, {"equals": {"key": "fingerprint", "value": fingerprint}})
+                history = self._retrieve(text, {"andAll": [
+                    {"equals": {"key": "fingerprint", "value": fingerprint}}, dict(NOT_DRAFT)]})
             except Exception as exc:  # noqa: BLE001 - decided below
                 mapped = map_error(exc, "retrieve")
                 if error_code(exc) != "ValidationException":
                     raise mapped from exc
-                # A vector store without metadata filtering rejects the filter; the plain search still works.
+                filtered = False
                 logger.warning("fingerprint-filtered retrieve rejected; using the unfiltered search only",
                                extra={"error": str(mapped)})
         try:
-            general = self._retrieve(text, None)
+            try:
+                general = self._retrieve(text, dict(NOT_DRAFT) if filtered else None)
+            except Exception as exc:  # noqa: BLE001 - decided below
+                if not filtered or error_code(exc) != "ValidationException":
+                    raise
+                logger.warning("draft-filtered retrieve rejected; using the unfiltered search only")
+                general = self._retrieve(text, None)
         except Exception as exc:  # noqa: BLE001 - mapped for Step Functions
             raise map_error(exc, "retrieve") from exc
         seen: set[str] = set()
@@ -196,7 +209,7 @@ class BedrockKbAnalyst:
         for result in response.get("retrievalResults") or []:
             cited = source_from_reference(result, knowledge_prefix=self.knowledge_prefix,
                                           reports_prefix=self.reports_prefix, score=result.get("score") or 0.0)
-            if cited is not None:
+            if cited is not None and cited.source.kind != "draft":
                 out.append(Retrieved(cited=cited, text=str((result.get("content") or {}).get("text") or "")))
         return out
 

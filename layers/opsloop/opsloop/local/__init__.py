@@ -18,7 +18,8 @@ def _local_ingestion(s: Settings) -> Any:
 
     s.require("knowledge_bucket", "local_reports_dir")
     return LocalIngestion(wiring.aws_client("s3"), s.knowledge_bucket, s.reports_prefix, Path(s.local_reports_dir),
-                          retriever=wiring.local_retriever if s.analyst == "local" else None)
+                          retriever=wiring.local_retriever if s.analyst == "local" else None,
+                          drafts_prefix=s.drafts_prefix)
 
 
 wiring.provide_offline("ingestion", _local_ingestion)

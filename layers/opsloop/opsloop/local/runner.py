@@ -394,8 +394,9 @@ class Session:
     def drive(self, execution: Execution, *, click: bool, prompt: bool = False) -> None:
         """Poll until the execution ends, seeding the thread and clicking Resolve when it waits."""
         while not self.poll(execution):
+            if not execution.seeded and self.waiting(execution):
+                self.seed_thread(execution)  # discussed whether or not anyone clicks: a draft keeps it too
             if click and not execution.clicked and self.waiting(execution):
-                self.seed_thread(execution)
                 if prompt:
                     try:
                         input("  Resolve the incident now? Press Enter to click Resolve… ")
@@ -444,6 +445,9 @@ class Session:
         for key in ("page", "stored", "ingestion", "classification"):
             if output.get(key):
                 extra[key] = output[key]
+        draft = _draft_stored(self.aws.sfn, execution.arn)
+        if draft:  # nobody confirmed in time: the unresolved execution has no output, its draft is in the history
+            extra["draft"] = draft
         return result, extra
 
 
@@ -537,6 +541,8 @@ class _Aws:
         self.s3.create_bucket(Bucket=BUCKET)
         for f in sorted((out / "knowledge").glob("*.md*")):
             self.s3.put_object(Bucket=BUCKET, Key=f"reports/{f.name}", Body=f.read_bytes())
+        for f in sorted((out / "knowledge" / "drafts").glob("*.md*")):  # unconfirmed drafts, kept apart
+            self.s3.put_object(Bucket=BUCKET, Key=f"drafts/{f.name}", Body=f.read_bytes())
         arn = self.sm.create_secret(Name="opsloop-local", SecretString=json.dumps(secret))["ARN"]
         role = self.iam.create_role(RoleName="opsloop-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         import io
@@ -707,6 +713,16 @@ def _result(sfn: Any, arn: str, incident_id: str, out: Path, states: list[str]) 
     return RunResult(incident_id, desc["status"], states, analysis, output, out)
 
 
+def _draft_stored(sfn: Any, arn: str) -> dict[str, Any] | None:
+    """Where the draft of an unresolved incident was stored, from the execution history (None: no draft)."""
+    for ev in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+        det = ev.get("stateExitedEventDetails") or {}
+        if det.get("name") == "Store Draft in Knowledge Bucket":
+            stored = json.loads(det.get("output") or "{}").get("stored")
+            return stored if isinstance(stored, dict) else None
+    return None
+
+
 def _write_execution(out: Path, result: RunResult, extra: dict[str, Any]) -> None:
     doc = {"incident_id": result.incident_id, "status": result.status, "states": result.states,
            "analysis": result.analysis, **extra}
@@ -753,6 +769,8 @@ def _summary(say: Callable[[str], None], result: RunResult, extra: dict[str, Any
             f"({'created' if extra['page'].get('created') else 'updated'})")
     if extra.get("stored"):
         say(f"  report: {extra['stored'].get('uri')}")
+    if extra.get("draft"):
+        say(f"  draft (unconfirmed, not an answer): {extra['draft'].get('uri')}")
     if extra.get("error"):
         say(f"  error: {extra['error']}: {cut_at_word(extra.get('cause', ''), 300)}")
     say(f"  out dir: {result.out} (execution.json, preview.html, slack/, confluence/, knowledge/)")

@@ -9,12 +9,12 @@ from ..incidents import IncidentRecord, storm_scope
 from ..observability import logger
 from . import replies
 from .blocks import (ACK_ACTION_ID, DISMISS_ACTION_ID, ESCALATE_ACTION_ID, ROOM_ACTIONS, SNOOZE_ACTION_ID,
-                     SNOOZE_HOURS)
+                     SNOOZE_CHOICES, SNOOZE_HOURS)
 from .interactions import Interaction, ViewSubmission
+from .modal import MUTE_DAYS_MAX, MUTE_DAYS_MIN  # the modal states the bounds it offers
 from .mrkdwn import escape
 
 MUTE_DAYS_DEFAULT = 7
-MUTE_DAYS_MAX = 90
 
 
 def reply_via(response_url: str) -> Callable[[str], None]:
@@ -77,7 +77,8 @@ def _state_line(item: IncidentRecord, now: float) -> str:
     if item.acknowledged_by:
         parts.append(f":eyes: Acknowledged by <@{escape(item.acknowledged_by, 40)}> (owner)")
     if item.snoozed(now):
-        parts.append(f":zzz: Reminders snoozed until {iso(item.snoozed_until)} by <@{escape(item.snoozed_by, 40)}>")
+        parts.append(f":zzz: Snoozed until {iso(item.snoozed_until)} by <@{escape(item.snoozed_by, 40)}> "
+                     "(no reminder until then)")
     return " · ".join(parts)
 
 
@@ -93,6 +94,14 @@ def _show(ports: Any, incident_id: str, now: float) -> None:
                                     item.analysis, _state_line(item, now))
     except Exception as exc:  # noqa: BLE001
         logger().warning("incident message not updated", extra={"error": type(exc).__name__})
+
+
+def snooze_hours(choice: str) -> int | None:
+    """The hours picked in the Snooze menu, if they are one of its options (a click on the older Snooze
+    button, which carried no choice, is the default 4 h); None for anything else."""
+    if not choice:
+        return SNOOZE_HOURS
+    return int(choice) if choice.isdigit() and int(choice) in SNOOZE_CHOICES else None
 
 
 def room_action(interaction: Interaction, ports: Any) -> str:
@@ -116,7 +125,12 @@ def room_action(interaction: Interaction, ports: Any) -> str:
         _show(ports, interaction.incident_id, now)
         return "acknowledged"
     if interaction.action_id == SNOOZE_ACTION_ID:
-        if not store.snooze(interaction.incident_id, user, until=now + SNOOZE_HOURS * 3600):
+        hours = snooze_hours(interaction.choice)
+        if hours is None:  # not one of the menu's options: forged or stale, and nothing changes
+            logger().warning("snooze refused", extra={"incident_id": interaction.incident_id, "user": user})
+            reply(replies.snooze_choices(SNOOZE_CHOICES))
+            return "refused"
+        if not store.snooze(interaction.incident_id, user, until=now + hours * 3600):
             if item.waiting:
                 reply(replies.ALREADY_SNOOZED)
                 return "already"
@@ -145,8 +159,9 @@ def _dismiss(view: ViewSubmission, ports: Any) -> dict[str, Any]:
     raw_days = (view.values.get("days") or "").strip() or str(MUTE_DAYS_DEFAULT)
     if not reason:
         return {"response_action": "errors", "errors": {"reason": "Say why this is not an incident."}}
-    if not raw_days.isdigit() or not 1 <= int(raw_days) <= MUTE_DAYS_MAX:
-        return {"response_action": "errors", "errors": {"days": f"A whole number of days, 1 to {MUTE_DAYS_MAX}."}}
+    if not (raw_days.isascii() and raw_days.isdigit()) or not MUTE_DAYS_MIN <= int(raw_days) <= MUTE_DAYS_MAX:
+        return {"response_action": "errors",
+                "errors": {"days": f"A whole number of days, {MUTE_DAYS_MIN} to {MUTE_DAYS_MAX}."}}
     store, now, notifier = ports.store(), ports.clock(), ports.notifier()
     notes: list[str] = []
     outcome = end_wait(view, "dismiss", store=store, callbacks=ports.callbacks(), allowed=ports.allowed_resolvers(),

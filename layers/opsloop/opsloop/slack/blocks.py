@@ -11,6 +11,9 @@ the message (https://docs.slack.dev/reference/block-kit/blocks):
 * a section's text is at most 3000 characters; a header's plain_text at most 150;
 * a context block has at most 10 elements;
 * a button's text is at most 75 characters, its value at most 2000, an action_id at most 255;
+* a static_select's placeholder is at most 150 characters, it has at most 100 options, each option's text
+  at most 75 and its value at most 150
+  (https://docs.slack.dev/reference/block-kit/block-elements/select-menu-element#static_select);
 * a confirmation dialog: title 100, text 300, confirm/deny 30 characters;
 * a message's top-level ``text`` is at most 40,000 characters, and Slack truncates it after 4000 when it is
   used as the notification, so the fallback is cut at 4000
@@ -30,8 +33,10 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 
 from ..errors import InputError
@@ -44,8 +49,9 @@ ACK_ACTION_ID = "ack_incident"
 SNOOZE_ACTION_ID = "snooze_incident"
 ESCALATE_ACTION_ID = "escalate_incident"
 DISMISS_ACTION_ID = "dismiss_incident"
-SNOOZE_HOURS = 4
-ROOM_ACTIONS = {ACK_ACTION_ID: "Acknowledge", SNOOZE_ACTION_ID: f"Snooze {SNOOZE_HOURS} h",
+SNOOZE_CHOICES = (1, 4, 24)  # hours a person may pick; any other value that comes back is refused
+SNOOZE_HOURS = 4  # the default (kept for callers that do not choose)
+ROOM_ACTIONS = {ACK_ACTION_ID: "Acknowledge", SNOOZE_ACTION_ID: "Snooze reminders…",
                 ESCALATE_ACTION_ID: "Escalate now", DISMISS_ACTION_ID: "Not an incident"}
 
 MAX_BLOCKS = 50
@@ -55,6 +61,8 @@ CONTEXT_ELEMENTS_MAX = 10
 CONTEXT_ELEMENT_MAX = 300  # ours, to keep the context line readable (Slack allows 3000 per text object)
 BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000  # the incident id pattern keeps the value at 128 characters at most
+OPTION_VALUE_MAX = 150  # "<hours>|<incident id>": at most 3 + 1 + 128 characters
+SELECT_PLACEHOLDER_MAX = 150
 ACTION_ID_MAX = 255
 MESSAGE_TEXT_MAX = 40_000
 NOTIFICATION_TEXT_MAX = 4000
@@ -215,10 +223,25 @@ def resolve_button(incident_id: str) -> ButtonElement:
     )
 
 
-def room_buttons(incident_id: str) -> list[ButtonElement]:
-    """Acknowledge, Snooze, Escalate now, Not an incident: like Resolve, the value is only the incident id."""
+def snooze_value(hours: int, incident_id: str) -> str:
+    """The value of a Snooze option: the hours and the incident id, nothing else (never a task token)."""
+    return f"{int(hours)}|{_check_incident_id(incident_id)}"
+
+
+def snooze_select(incident_id: str) -> StaticSelectElement:
+    """Snooze reminders for 1 h, 4 h or 24 h: one pick, no second dialog."""
+    return StaticSelectElement(
+        placeholder=PlainTextObject(text=ROOM_ACTIONS[SNOOZE_ACTION_ID], emoji=True), action_id=SNOOZE_ACTION_ID,
+        options=[Option(text=PlainTextObject(text=f"Snooze {h} h", emoji=True), value=snooze_value(h, incident_id))
+                 for h in SNOOZE_CHOICES])
+
+
+def room_buttons(incident_id: str) -> list[ButtonElement | StaticSelectElement]:
+    """Acknowledge, Snooze (a menu of hours), Escalate now, Not an incident: like Resolve, each carries the
+    incident id and nothing else (the snooze options carry the hours too)."""
     value = _check_incident_id(incident_id)
-    return [ButtonElement(text=PlainTextObject(text=label, emoji=True), action_id=action_id, value=value,
+    return [snooze_select(value) if action_id == SNOOZE_ACTION_ID else
+            ButtonElement(text=PlainTextObject(text=label, emoji=True), action_id=action_id, value=value,
                           **({"style": "danger"} if action_id == ESCALATE_ACTION_ID else {}))
             for action_id, label in ROOM_ACTIONS.items()]
 

@@ -32,6 +32,7 @@ EVENT_TEXT_MAX = 4000
 NAME_MAX = 80
 
 _TS = re.compile(r"\d{1,12}\.\d{1,9}")
+_CHOICE = re.compile(r"\d{1,3}")
 
 
 class SlackRequestRejected(PermanentError):
@@ -55,6 +56,7 @@ class Interaction:
     message_ts: str
     response_url: str
     trigger_id: str
+    choice: str = ""  # a menu's pick (Snooze: the hours), digits only; the allowed set is checked by the action
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,15 @@ def _block_actions(payload: Mapping[str, Any]) -> Interaction:
     action_id = _str(action.get("action_id"))
     if not action_id or len(action_id) > 255:
         raise InputError("interaction action_id is missing or malformed")
-    incident_id = _checked(action.get("value"), INCIDENT_ID, "button value (incident id)")
+    choice = ""
+    if _str(action.get("type")) == "static_select":  # a menu: "<choice>|<incident id>" in the picked option
+        picked = _str(_obj(action, "selected_option").get("value"))
+        choice, _, value = picked.partition("|")
+        if not _CHOICE.fullmatch(choice):
+            raise InputError("menu option value is malformed")
+        incident_id = _checked(value, INCIDENT_ID, "menu option value (incident id)")
+    else:
+        incident_id = _checked(action.get("value"), INCIDENT_ID, "button value (incident id)")
     user = _obj(payload, "user")
     container = _obj(payload, "container")
     channel_id = _str(_obj(payload, "channel").get("id")) or _str(container.get("channel_id"))
@@ -357,6 +367,7 @@ def _block_actions(payload: Mapping[str, Any]) -> Interaction:
         message_ts=_ts(message_ts, "message ts"),
         response_url=_response_url(payload.get("response_url")),
         trigger_id=truncate(clean(_str(payload.get("trigger_id"))), 255),
+        choice=choice,
     )
 
 
@@ -395,9 +406,19 @@ def interaction_body(incident_id: str, user_id: str, channel_id: str, message_ts
                      user_name: str = "local-user", action_id: str = RESOLVE_ACTION_ID,
                      team_id: str = "T0LOCAL", api_app_id: str = "A0LOCAL",
                      response_url: str = "https://hooks.slack.com/actions/T0LOCAL/1/local",
-                     trigger_id: str = "1.1.local") -> str:
-    """The form-encoded ``block_actions`` body Slack sends when someone clicks Resolve."""
+                     trigger_id: str = "1.1.local", selected: str | None = None) -> str:
+    """The form-encoded ``block_actions`` body Slack sends when someone clicks Resolve (or, with
+    ``selected``, picks the option of that value in the ``action_id`` menu, e.g. Snooze)."""
     now = f"{time.time():.6f}"
+    action: dict[str, Any] = {"action_id": action_id, "block_id": RESOLVE_BLOCK_ID,
+                              "text": {"type": "plain_text", "text": "Resolve", "emoji": True},
+                              "value": incident_id, "style": "primary", "type": "button", "action_ts": now}
+    if selected is not None:
+        action = {"action_id": action_id, "block_id": RESOLVE_BLOCK_ID, "type": "static_select",
+                  "selected_option": {"text": {"type": "plain_text", "text": selected, "emoji": True},
+                                      "value": selected},
+                  "placeholder": {"type": "plain_text", "text": "Snooze reminders…", "emoji": True},
+                  "action_ts": now}
     payload = {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
@@ -413,15 +434,7 @@ def interaction_body(incident_id: str, user_id: str, channel_id: str, message_ts
         "message": {"type": "message", "ts": message_ts, "text": ""},
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [{
-            "action_id": action_id,
-            "block_id": RESOLVE_BLOCK_ID,
-            "text": {"type": "plain_text", "text": "Resolve", "emoji": True},
-            "value": incident_id,
-            "style": "primary",
-            "type": "button",
-            "action_ts": now,
-        }],
+        "actions": [action],
     }
     return urlencode({"payload": json.dumps(payload, separators=(",", ":"))})
 

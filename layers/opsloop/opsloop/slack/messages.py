@@ -1,5 +1,5 @@
-"""What opsloop says in an incident's room, by intent: opened, muted before, remind, escalated, dismissed,
-resolved, failed, answer.
+"""What opsloop says in an incident's room, by intent: opened, muted before, remind, escalated, draft stored,
+dismissed, resolved, failed, answer.
 
 These are the Notifier's intent-level methods. Domain code says *what happened* (``notifier.remind(...)``);
 the words, mentions and escaping live here, built on the few Slack primitives a notifier has
@@ -52,14 +52,20 @@ class IncidentRoom:
         self.post_in_thread(message, f":alarm_clock: This incident is still open. {who}: when it is fixed, "
                                      "press *Resolve* so opsloop can write the report.")
 
-    def escalated(self, message: PostedMessage, *, by: str = "", draft_key: str = "") -> None:
+    def escalated(self, message: PostedMessage, *, by: str = "") -> None:
         """The wait ended unresolved: ``by`` pressed Escalate now, or (empty) nobody resolved it in time."""
         opening = (f"<!here> :rotating_light: {_user(by)} escalated this incident." if by else
                    "<!here> :rotating_light: Nobody resolved this incident in time.")
-        draft = (f" A draft report (not an answer until someone confirms it) is stored as `{_m(draft_key, 300)}`."
-                 if draft_key else "")
         self.post_in_thread(message, f"{opening} opsloop has stopped waiting: handle it by hand, and the next "
-                                     f"occurrence will open a new incident.{draft}")
+                                     "occurrence will open a new incident.")
+
+    def draft_stored(self, message: PostedMessage, *, report_key: str) -> None:
+        """After an unresolved wait: the thread was kept as a draft report, which is not an answer."""
+        self.post_in_thread(message, (
+            ":memo: opsloop stored this thread as a *draft* report "
+            f"(`{_m(report_key, 300)}`). Nobody confirmed a root cause, so the knowledge "
+            "base does not use it as an answer and no Confluence page was made; the next occurrence opens a new "
+            "incident, and its confirmed report is what teaches opsloop."))
 
     def dismissed(self, message: PostedMessage, incident: Incident, classification: Classification,
                   analysis: Analysis | None, *, by: str, reason: str, days: int) -> None:

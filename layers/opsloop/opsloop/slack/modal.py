@@ -95,8 +95,12 @@ def confirmation(values: Mapping[str, str], draft: Mapping[str, Mapping[str, str
 DISMISS_CALLBACK_ID = "opsloop_not_an_incident"
 
 
+MUTE_DAYS_MIN, MUTE_DAYS_MAX = 1, 90
+
+
 def dismiss_view(incident_id: str, days: int) -> dict[str, Any]:
-    """"Not an incident": why, and for how many days this error stays muted."""
+    """"Not an incident": why, and for how many days this error stays muted (a whole number, 1 to 90: Slack's
+    number input enforces it as the person types, and the submission is checked again on our side)."""
     return {"type": "modal", "callback_id": DISMISS_CALLBACK_ID, "private_metadata": incident_id,
             "title": {"type": "plain_text", "text": "Not an incident"},
             "submit": {"type": "plain_text", "text": "Mute"},
@@ -104,10 +108,12 @@ def dismiss_view(incident_id: str, days: int) -> dict[str, Any]:
             "blocks": [
                 {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why is this not an incident?"},
                  "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500}},
-                {"type": "input", "block_id": "days", "label": {"type": "plain_text", "text": "Mute this error for (days)"},
-                 "element": {"type": "plain_text_input", "action_id": "value", "initial_value": str(days),
-                             "max_length": 2}},
+                {"type": "input", "block_id": "days",
+                 "label": {"type": "plain_text", "text": f"Mute this error for (days, {MUTE_DAYS_MIN} to {MUTE_DAYS_MAX})"},
+                 "element": {"type": "number_input", "action_id": "value", "is_decimal_allowed": False,
+                             "initial_value": str(days), "min_value": str(MUTE_DAYS_MIN),
+                             "max_value": str(MUTE_DAYS_MAX)}},
             ]}
 
 
-__all__ = ["DISMISS_CALLBACK_ID", "dismiss_view", "RESOLVE_CALLBACK_ID", "confirmation", "draft_from", "resolve_view"]
+__all__ = ["DISMISS_CALLBACK_ID", "MUTE_DAYS_MAX", "MUTE_DAYS_MIN", "dismiss_view", "RESOLVE_CALLBACK_ID", "confirmation", "draft_from", "resolve_view"]

@@ -6,6 +6,8 @@ User ids come from Slack's verified payloads or opsloop's own store and are esca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .mrkdwn import escape
 
 
@@ -31,9 +33,14 @@ def resolved_by(user: str) -> str:
     return f"Resolved by {_user(user)}. opsloop is writing the incident report now."
 
 
+def snooze_choices(hours: Iterable[int]) -> str:
+    return f"opsloop snoozes for {', '.join(f'{h} h' for h in hours)} only."
+
+
 def already_owned(user: str) -> str:
     return f"{_user(user)} already owns this incident."
 
 
 __all__ = ["ACTION_EXPIRED", "ALREADY_SNOOZED", "FORBIDDEN", "RESOLVE_EXPIRED", "STILL_ANALYSING",
-           "STOPPED_WAITING", "UNKNOWN", "already_owned", "already_resolved", "resolved_by"]
+           "STOPPED_WAITING", "UNKNOWN", "already_owned", "already_resolved", "resolved_by",
+           "snooze_choices"]
