@@ -73,8 +73,8 @@ from opsloop.redact import redact, redact_texts  # noqa: E402
 from opsloop.templates import InMemoryTemplateStore, LearnerConfig, TemplateLearner, final_fingerprint  # noqa: E402
 
 # The learner's constants tried by each leave-one-system-out fold.
-GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m) for e in (2, 3, 4, 5, 6) for d in (1, 2)
-        for m in (1, 2, 3, 4)]
+GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6) for d in (1, 2)
+        for m in (1, 2, 3, 4) for p in (0, 1, 2)]
 CONTAINERS = 4
 BATCH_RANGE = (100, 500)
 
@@ -186,15 +186,15 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
         fingerprint_module.clear_caches()
         peers["masking only"][s] = [row[0] for row in rows_of(loaded[s][0])]
 
-    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int]:
+    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int, int]:
         ga = sum(score[(cfg, o)][0] for o in others) / len(others)
         hidden = sum(score[(cfg, o)][1] for o in others) / len(others)
-        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static)
+        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
 
     print(f"{title}: leave-one-system-out, {CONTAINERS} containers sharing one template store, batches of"
           f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold.")
     print()
-    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static) |"
+    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix) |"
           f" {title} GA | GA final | extra incidents /1k | hidden errors /1k | {baseline} GA |"
           " Drain3 default GA | extra /1k | hidden /1k | Drain3 masked GA | extra /1k | hidden /1k |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -225,7 +225,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
             behind.append(s)
         for k, v in row.items():
             sums[k] += v / len(systems)
-        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static} | " + " | ".join(cells) + " |")
+        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix} | " + " | ".join(cells) + " |")
     print(f"| **average** | | **{sums['ga']:.3f}** | {sums['ga_final']:.3f} | {sums['extra']:.1f} | {sums['hidden']:.1f} |"
           f" {sums['masking']:.3f} | {sums['drain3-default']:.3f} | {sums['drain3-default extra']:.1f} |"
           f" {sums['drain3-default hidden']:.1f} | {sums['drain3-masked']:.3f} | {sums['drain3-masked extra']:.1f} |"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from operator import eq, itemgetter
 from typing import Any, Protocol, Sequence
@@ -60,6 +61,8 @@ class LearnerConfig:
     evidence: int = 4  # distinct templates a generalised pattern must cover before a position is variable
     max_diff: int = 1  # static positions in which a template may differ from a pattern and still merge
     min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
+    prefix: int = 0  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
+    max_kind: int = 2  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
     max_patterns: int = 500  # per bucket
     max_aliases: int = 2000  # per bucket
 
@@ -278,6 +281,63 @@ def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int
     return out
 
 
+_WORD_RE = re.compile(r"[^\W\d_]+\d?")  # letters, perhaps one digit after them (eth0, ssh2): a word
+_EDGE = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
+
+
+def _is_value(token: str) -> bool:
+    """Whether a token reads as a value rather than a word: once its edge punctuation is stripped it holds a
+    placeholder, digits (beyond a word's one final digit), or inner punctuation (``rhost=<*>``,
+    ``rpc.statd``, ``/udev/vcs2``, ``node-D0``), or nothing at all (``()``). Closed sets of alternatives in
+    log messages are words (``password`` / ``none``, ``DMA`` / ``Normal``); names of things are values."""
+    core = token.replace(PLACEHOLDER, "\u2217").strip(_EDGE)  # a placeholder is never edge punctuation
+    return not _WORD_RE.fullmatch(core)
+
+
+def _kind(token: str) -> str:
+    """A value's kind: its letters and digits, with its placeholders in place (``blk_<*>`` and ``blk_-<*>``
+    are one kind: a sign or punctuation differs)."""
+    return "".join(c for c in token.replace(PLACEHOLDER, "\x00") if c.isalnum() or c == "\x00")
+
+
+def _same_kind(a: str, b: str) -> bool:
+    """Two values of one kind: each holds a placeholder and they agree outside punctuation, or both are
+    ``key=value`` with one key and a value (``user=root`` / ``user=uucp``: the value is what varies)."""
+    if PLACEHOLDER in a and PLACEHOLDER in b and _kind(a) == _kind(b):
+        return True
+    ka, _, va = a.partition("=")
+    kb, _, vb = b.partition("=")
+    return bool(va and vb and ka == kb and ka.isidentifier() and len(ka) < len(a) - 1)
+
+
+def _classify(pattern: Sequence[str], tokens: Sequence[str], d: list[int], prefix: int
+              ) -> tuple[list[int], list[int]] | None:
+    """The differing positions d as (words, values of different kinds); the rest are values of one kind.
+    None when one of the first ``prefix`` positions differs in a word:
+    the first tokens say what happened ("Failed ..." / "Accepted ..."), as Drain's prefix tree has it."""
+    words: list[int] = []  # a word on either side: needs `evidence` distinct values
+    values: list[int] = []  # values on both sides, of different kinds: needs `value_evidence`
+    for k in d:
+        a, b = pattern[k], tokens[k]
+        if not _same_kind(a, b):
+            if k < prefix and not (_is_value(a) and _is_value(b)):
+                return None
+            words.append(k)
+    return words, values
+
+
+def _enough(state: Bucket, cover: list[int], tokens: tuple[str, ...], at: list[int], evidence: int) -> bool:
+    """Whether the positions ``at`` show at least ``evidence`` distinct values among the covered patterns and
+    the new template (evidence counted as values seen, not as templates: a closed set of two words that
+    comes with many different other values stays two)."""
+    if not at:
+        return True
+    get = itemgetter(*at)
+    seen = {get(state.patterns[j].tokens) for j in cover}
+    seen.add(get(tokens))
+    return len(seen) >= evidence
+
+
 def _is_word(token: str) -> bool:
     """A static token that says something: a letter outside its placeholders ("(command" yes, "<*>)" no)."""
     return any(c.isalpha() for c in token.replace(PLACEHOLDER, ""))
@@ -436,18 +496,24 @@ class TemplateLearner:
         best: tuple[int, int, int] | None = None  # (differences, -covered, index)
         best_gen: tuple[str, ...] = ()
         best_cover: list[int] = []
-        floor = len(tokens) - cfg.max_diff
+        limit = cfg.max_diff + cfg.max_kind
         for i, p in enumerate(state.patterns):
-            if sum(map(eq, p.tokens, tokens)) + p.wild < floor:
-                continue  # equal or wild in too few positions: more than max_diff differences
-            d = _diff(p.tokens, tokens, cfg.max_diff)
+            if sum(map(eq, p.tokens, tokens)) + p.wild < len(tokens) - limit:
+                continue  # equal or wild in too few positions
+            d = _diff(p.tokens, tokens, limit)
             if not d:
+                continue
+            sorted_ = _classify(p.tokens, tokens, d, cfg.prefix)
+            if sorted_ is None:
+                continue
+            words, values = sorted_
+            if len(words) + len(values) > cfg.max_diff or len(d) - len(words) - len(values) > cfg.max_kind:
                 continue
             gen = tuple(PLACEHOLDER if k in d else tok for k, tok in enumerate(p.tokens))
             if sum(map(_is_word, gen)) < cfg.min_static:
                 continue
             cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
-            if len(cover) + 1 < cfg.evidence:
+            if not _enough(state, cover, tokens, words, cfg.evidence):
                 continue
             rank = (len(d), -len(cover), i)
             if best is None or rank < best:
