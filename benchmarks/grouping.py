@@ -153,16 +153,16 @@ def generic_rows(lines: Sequence[str]) -> list[tuple[str, str, None, tuple[()]]]
     return out
 
 
-def learned_keys(system: str, lines: list[str], config: LearnerConfig | None,
-                 rows_of: Callable = fingerprint_rows) -> tuple[list[str], list[str], tuple[int, int, int]]:
+def learned_keys(system: str, lines: list[str], config: LearnerConfig | None, rows_of: Callable = fingerprint_rows,
+                 rows: list | None = None) -> tuple[list[str], list[str], tuple[int, int, int]]:
     """Keys as issued and as finally resolved, with CONTAINERS learners sharing one store, batches round-robin;
-    and (batches, store reads, bucket writes attempted)."""
+    and (batches, store reads, bucket writes attempted). ``rows``: the lines' rows computed beforehand."""
     store = InMemoryTemplateStore()
     learners = [TemplateLearner(store, config) for _ in range(CONTAINERS)]
     issued: list[str] = []
     for n, (start, end) in enumerate(intake_batches(system, len(lines))):
-        rows = learners[n % CONTAINERS].resolve_rows(system, rows_of(lines[start:end]))
-        issued += [row[0] for row in rows]
+        batch = rows[start:end] if rows is not None else rows_of(lines[start:end])
+        issued += [row[0] for row in learners[n % CONTAINERS].resolve_rows(system, batch)]
     final = {k: final_fingerprint(store, system, k) for k in set(issued)}
     return issued, [final[k] for k in issued], (n + 1, store.reads, store.writes)
 
@@ -238,6 +238,89 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     return len(behind)
 
 
+# The masking rule families of opsloop.fingerprint, each as the module attributes that switch it off: a
+# regex that never matches, or an empty set of words. Judged by leave-one-system-out with the family
+# removed (--ablation): a rule that only one system needs will not carry over to systems nobody tuned on.
+_NEVER = re.compile(r"(?!)")
+RULE_FAMILIES: dict[str, dict[str, object]] = {
+    "quoted values": {"_QUOTED_RE": _NEVER},
+    "URLs": {"_URL_RE": _NEVER},
+    "e-mail addresses": {"_EMAIL_RE": _NEVER},
+    "paths": {"_PATH_RE": _NEVER},
+    "colon-joined hex (IPv6, MAC)": {"_HEXSEQ_RE": _NEVER},
+    "host names": {"_HOST_RE": _NEVER},
+    "key=value values": {"_KV_RE": _NEVER},
+    "long hex / base64 tokens": {"_HEX_TOKEN_RE": _NEVER},
+    "names with one digit kept (eth0)": {"_NAME_WITH_DIGIT_RE": _NEVER},
+    "units after numbers": {"_UNITS": frozenset()},
+    "names after user / password for": {"_NAME_NOUNS": frozenset(), "_AUTH_BEFORE_FOR": frozenset()},
+    "dates in words": {"_DATE_WORDS": frozenset()},
+    "runs of values as one": {"_RUN_RE": _NEVER},
+}
+
+
+def reference_rows(lines: Sequence[str]) -> list[tuple[str, str, None, tuple[()]]]:
+    """Rows from fingerprint.py's masking rules applied one line and one token at a time, with no memo,
+    shape or batch path (each of which is exact, but decides some shapes without the rules): the form in
+    which a rule family can be switched off by replacing module attributes (RULE_FAMILIES)."""
+    fm = fingerprint_module
+    out = []
+    for line in lines:
+        text = fm.strip_prefix(line)
+        if '"' in text or "'" in text:
+            text = fm._QUOTED_RE.sub(PLACEHOLDER, text)
+        toks = text.split()
+        masked = [fm._mask_token(t) for t in toks]
+        rules = [i for i, t in enumerate(toks) if t.rstrip(fm._UNIT_TAIL) in (fm._NAME_NOUNS | fm._UNITS | {"for"})]
+        dates = [i for i, t in enumerate(toks) if t in fm._DATE_WORDS]
+        fm._apply_context(toks, masked, rules, dates)
+        template = fm._RUN_RE.sub(PLACEHOLDER, " ".join(masked))
+        out.append((hashlib.sha256(template.encode("utf-8", "surrogatepass")).hexdigest()[:16], template, None, ()))
+    return out
+
+
+def ablation(data: Path, systems: list[str]) -> None:
+    """LOSO GA of masking + learner with each rule family of fingerprint.py switched off (--ablation)."""
+    loaded = {s: load(data, s) for s in systems}
+    same = sum(r[1] == f[1] for s in systems for r, f in zip(reference_rows(loaded[s][0]), fingerprint_rows(loaded[s][0])))
+    total = sum(len(loaded[s][0]) for s in systems)
+    print(f"Rule families of opsloop's masking, each switched off (per-line reference masking: its templates equal"
+          f" fingerprint_rows() on {same} of {total} lines); LOSO GA of masking + learner over"
+          f" {len(ABLATION_GRID)} constant sets per fold, and masking alone:")
+    print()
+    print("| rule family removed | LOSO GA | " + " | ".join(systems) + " | masking alone GA | systems that lose > 0.005 |")
+    print("|---|---:|" + "---:|" * len(systems) + "---:|---|")
+    base: dict[str, float] = {}
+    for family in ["(none)"] + list(RULE_FAMILIES):
+        saved = {k: getattr(fingerprint_module, k) for k in RULE_FAMILIES.get(family, {})}
+        for k, v in RULE_FAMILIES.get(family, {}).items():
+            setattr(fingerprint_module, k, v)
+        try:
+            rows = {s: reference_rows(loaded[s][0]) for s in systems}
+        finally:
+            for k, v in saved.items():
+                setattr(fingerprint_module, k, v)
+        score = {(cfg, s): grouping_accuracy(learned_keys(s, loaded[s][0], cfg, rows=rows[s])[0], loaded[s][1])
+                 for cfg in ABLATION_GRID for s in systems}
+        held = {}
+        for s in systems:
+            others = [o for o in systems if o != s]
+            cfg = max(ABLATION_GRID, key=lambda c: (round(sum(score[(c, o)] for o in others), 6),
+                                                     -c.evidence, -c.max_diff, -c.min_static, -c.prefix))
+            held[s] = score[(cfg, s)]
+        alone = sum(grouping_accuracy([r[0] for r in rows[s]], loaded[s][1]) for s in systems) / len(systems)
+        if family == "(none)":
+            base = held
+        losers = [s for s in systems if held[s] < base[s] - 0.005]
+        print(f"| {family} | {sum(held.values()) / len(systems):.3f} | " + " | ".join(f"{held[s]:.3f}" for s in systems)
+              + f" | {alone:.3f} | {', '.join(losers) if losers else '-'} |")
+    print()
+
+
+ABLATION_GRID = [LearnerConfig(evidence=e, max_diff=1, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6)
+                 for m in (1, 2, 3, 4) for p in (0, 1, 2)]
+
+
 def drain3_miner(doc_masking: bool):  # type: ignore[no-untyped-def]
     from drain3 import TemplateMiner
     from drain3.masking import MaskingInstruction
@@ -303,11 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--show-errors", type=int, default=0, help="print up to N wrongly grouped opsloop templates")
     ap.add_argument("--batch", type=int, default=500, help="lines per intake batch (default: %(default)s)")
     ap.add_argument("--loso-only", action="store_true", help="print the leave-one-system-out table only")
+    ap.add_argument("--ablation", action="store_true",
+                    help="only the LOSO table with each masking rule family switched off")
     args = ap.parse_args(argv)
     logging.getLogger("drain3").setLevel(logging.ERROR)
     logging.disable(logging.WARNING)
 
     systems = args.systems or sorted(p.name for p in args.data.iterdir() if (p / f"{p.name}_2k.log_structured_corrected.csv").exists())
+    if args.ablation:
+        ablation(args.data, systems)
+        return 0
     loso(args.data, systems)
     loso(args.data, systems, generic_rows, "generic masking + learner", "generic masking only")
     if args.loso_only:
