@@ -10,12 +10,17 @@ does, but with state that every intake container shares and that never rewrites 
   holds an ordered list of *patterns* (a template whose learned positions are ``<*>``) and each pattern
   carries the *root* fingerprint it resolves to: the fingerprint masking gave its first template.
 * A masked template that a pattern matches (equal tokens where the pattern is static) resolves to the
-  pattern's root. One that no pattern matches is compared with the bucket's patterns: if it differs from
-  one in at least 1 and at most ``max_diff`` static positions, the pattern generalised at those positions
-  keeps at least ``min_static`` static tokens, and it then covers at least ``evidence`` distinct templates
-  (the new one included), the pattern is generalised. The guard against merging different errors that
-  differ in one word ("connection refused" / "connection reset") is the evidence: one variable position
-  is believed only after that many distinct values have been seen in it.
+  pattern's root. One that no pattern matches is compared with the bucket's patterns, position by position
+  where the pattern is static. A differing position is either *two values of one kind* (each token holds
+  a ``<*>`` and they agree outside punctuation, ``blk_<*>`` / ``blk_-<*>``; or both are ``key=value`` with
+  one key, ``user=root`` / ``user=uucp``): at most ``max_kind`` of those, and they need no evidence, or
+  anything else: at most ``max_diff`` of those, and they need *evidence*: at least ``evidence`` distinct
+  values seen at those positions among the patterns the generalised one would cover and the new
+  template. Values seen, not templates: a closed set of two words (``password`` / ``none``) that comes
+  with many user names stays two, while a position with many values becomes a variable. A word in one of
+  the first ``prefix`` positions never varies (``Failed password ...`` / ``Accepted password ...``: the
+  first words say what happened, as in Drain's prefix tree). The generalised pattern must keep at least
+  ``min_static`` static tokens with a letter.
 * A generalised pattern absorbs every pattern of the bucket it now covers. The oldest absorbed root stays
   the root, and each other absorbed root is recorded as an *alias* of it. A fingerprint, once issued, is
   never recomputed: an alias only redirects its future occurrences (storm control, recurrence, history
@@ -58,8 +63,8 @@ class LearnerConfig:
     """The learner's constants. The defaults are the ones benchmarks/grouping.py chose most often by
     leave-one-system-out on Loghub-2.0 (each fold chooses on the other systems; see its README)."""
 
-    evidence: int = 4  # distinct templates a generalised pattern must cover before a position is variable
-    max_diff: int = 1  # static positions in which a template may differ from a pattern and still merge
+    evidence: int = 4  # distinct values a position must show before it is variable (values of one kind: none)
+    max_diff: int = 1  # positions, other than values of one kind, in which a template may differ and still merge
     min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
     prefix: int = 0  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
     max_kind: int = 2  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
@@ -67,7 +72,8 @@ class LearnerConfig:
     max_aliases: int = 2000  # per bucket
 
     def __post_init__(self) -> None:
-        if self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1:
+        if (self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1 or self.prefix < 0
+                or self.max_kind < 0):
             raise ValueError(f"invalid learner constants: {self}")
 
 
@@ -307,23 +313,21 @@ def _same_kind(a: str, b: str) -> bool:
         return True
     ka, _, va = a.partition("=")
     kb, _, vb = b.partition("=")
-    return bool(va and vb and ka == kb and ka.isidentifier() and len(ka) < len(a) - 1)
+    return bool(va and vb and ka == kb and ka.isidentifier())
 
 
-def _classify(pattern: Sequence[str], tokens: Sequence[str], d: list[int], prefix: int
-              ) -> tuple[list[int], list[int]] | None:
-    """The differing positions d as (words, values of different kinds); the rest are values of one kind.
-    None when one of the first ``prefix`` positions differs in a word:
-    the first tokens say what happened ("Failed ..." / "Accepted ..."), as Drain's prefix tree has it."""
-    words: list[int] = []  # a word on either side: needs `evidence` distinct values
-    values: list[int] = []  # values on both sides, of different kinds: needs `value_evidence`
+def _needing_evidence(pattern: Sequence[str], tokens: Sequence[str], d: list[int], prefix: int) -> list[int] | None:
+    """The differing positions d that need evidence (all but values of one kind), or None when one of the
+    first ``prefix`` positions differs in a word: the first words say what happened ("Failed ..." /
+    "Accepted ..."), as Drain's prefix tree has it."""
+    out = []
     for k in d:
         a, b = pattern[k], tokens[k]
         if not _same_kind(a, b):
             if k < prefix and not (_is_value(a) and _is_value(b)):
                 return None
-            words.append(k)
-    return words, values
+            out.append(k)
+    return out
 
 
 def _enough(state: Bucket, cover: list[int], tokens: tuple[str, ...], at: list[int], evidence: int) -> bool:
@@ -503,11 +507,8 @@ class TemplateLearner:
             d = _diff(p.tokens, tokens, limit)
             if not d:
                 continue
-            sorted_ = _classify(p.tokens, tokens, d, cfg.prefix)
-            if sorted_ is None:
-                continue
-            words, values = sorted_
-            if len(words) + len(values) > cfg.max_diff or len(d) - len(words) - len(values) > cfg.max_kind:
+            words = _needing_evidence(p.tokens, tokens, d, cfg.prefix)
+            if words is None or len(words) > cfg.max_diff or len(d) - len(words) > cfg.max_kind:
                 continue
             gen = tuple(PLACEHOLDER if k in d else tok for k, tok in enumerate(p.tokens))
             if sum(map(_is_word, gen)) < cfg.min_static:
