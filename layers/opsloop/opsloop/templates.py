@@ -66,7 +66,7 @@ class LearnerConfig:
     evidence: int = 4  # distinct values a position must show before it is variable (values of one kind: none)
     max_diff: int = 1  # positions, other than values of one kind, in which a template may differ and still merge
     min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
-    prefix: int = 2  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
+    prefix: int = 0  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
     max_kind: int = 1  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
     max_patterns: int = 500  # per bucket
     max_aliases: int = 2000  # per bucket
