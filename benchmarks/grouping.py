@@ -8,7 +8,7 @@ Grouping accuracy (GA): a line is correct when the set of lines its method put i
 set of lines sharing its ground-truth template; GA = correct lines / all lines.
 
 Headline: leave-one-system-out (LOSO). The learner (opsloop.templates) has constants (evidence, max_diff,
-min_static); for each held-out system, every combination of the grid below is run on the other systems,
+min_static, prefix); for each held-out system, every combination of the grid below is run on the other systems,
 the one with the best mean GA there is chosen (ties: fewer hidden errors, then the smaller constants, which
 learn sooner), and only the held-out system's figures under that choice are reported. The lines are fed as
 intake sees them: batches of 100-500 lines (sizes drawn from a generator seeded by the system's name),
@@ -47,7 +47,10 @@ opsloop does the work of a repeated line once (a batch is deduplicated, and a li
 so the summary also gives the throughput on each system's distinct lines only: the worst case, where
 every line is new.
 
-Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N]
+``--ablation`` prints only a third LOSO table: opsloop's masking with each of its rule families switched off
+(RULE_FAMILIES), so that a rule only one system needs shows as such.
+
+Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N] [--loso-only | --ablation]
 """
 
 from __future__ import annotations
