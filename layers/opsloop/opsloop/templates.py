@@ -323,7 +323,7 @@ def _needing_evidence(pattern: Sequence[str], tokens: Sequence[str], d: list[int
     out = []
     for k in d:
         a, b = pattern[k], tokens[k]
-        if not _same_kind(a, b):
+        if not (("=" in a or PLACEHOLDER in a) and _same_kind(a, b)):  # most tokens are words: one test
             if k < prefix and not (_is_value(a) and _is_value(b)):
                 return None
             out.append(k)
