@@ -8,7 +8,7 @@ Grouping accuracy (GA): a line is correct when the set of lines its method put i
 set of lines sharing its ground-truth template; GA = correct lines / all lines.
 
 Headline: leave-one-system-out (LOSO). The learner (opsloop.templates) has constants (evidence, max_diff,
-min_static); for each held-out system, every combination of the grid below is run on the other systems,
+min_static, prefix); for each held-out system, every combination of the grid below is run on the other systems,
 the one with the best mean GA there is chosen (ties: fewer hidden errors, then the smaller constants, which
 learn sooner), and only the held-out system's figures under that choice are reported. The lines are fed as
 intake sees them: batches of 100-500 lines (sizes drawn from a generator seeded by the system's name),
@@ -47,7 +47,10 @@ opsloop does the work of a repeated line once (a batch is deduplicated, and a li
 so the summary also gives the throughput on each system's distinct lines only: the worst case, where
 every line is new.
 
-Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N]
+``--ablation`` prints only a third LOSO table: opsloop's masking with each of its rule families switched off
+(RULE_FAMILIES), so that a rule only one system needs shows as such.
+
+Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N] [--loso-only | --ablation]
 """
 
 from __future__ import annotations
@@ -73,8 +76,8 @@ from opsloop.redact import redact, redact_texts  # noqa: E402
 from opsloop.templates import InMemoryTemplateStore, LearnerConfig, TemplateLearner, final_fingerprint  # noqa: E402
 
 # The learner's constants tried by each leave-one-system-out fold.
-GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m) for e in (2, 3, 4, 5, 6) for d in (1, 2)
-        for m in (1, 2, 3, 4)]
+GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6) for d in (1, 2)
+        for m in (1, 2, 3, 4) for p in (0, 1, 2)]
 CONTAINERS = 4
 BATCH_RANGE = (100, 500)
 
@@ -153,16 +156,16 @@ def generic_rows(lines: Sequence[str]) -> list[tuple[str, str, None, tuple[()]]]
     return out
 
 
-def learned_keys(system: str, lines: list[str], config: LearnerConfig | None,
-                 rows_of: Callable = fingerprint_rows) -> tuple[list[str], list[str], tuple[int, int, int]]:
+def learned_keys(system: str, lines: list[str], config: LearnerConfig | None, rows_of: Callable = fingerprint_rows,
+                 rows: list | None = None) -> tuple[list[str], list[str], tuple[int, int, int]]:
     """Keys as issued and as finally resolved, with CONTAINERS learners sharing one store, batches round-robin;
-    and (batches, store reads, bucket writes attempted)."""
+    and (batches, store reads, bucket writes attempted). ``rows``: the lines' rows computed beforehand."""
     store = InMemoryTemplateStore()
     learners = [TemplateLearner(store, config) for _ in range(CONTAINERS)]
     issued: list[str] = []
     for n, (start, end) in enumerate(intake_batches(system, len(lines))):
-        rows = learners[n % CONTAINERS].resolve_rows(system, rows_of(lines[start:end]))
-        issued += [row[0] for row in rows]
+        batch = rows[start:end] if rows is not None else rows_of(lines[start:end])
+        issued += [row[0] for row in learners[n % CONTAINERS].resolve_rows(system, batch)]
     final = {k: final_fingerprint(store, system, k) for k in set(issued)}
     return issued, [final[k] for k in issued], (n + 1, store.reads, store.writes)
 
@@ -186,15 +189,15 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
         fingerprint_module.clear_caches()
         peers["masking only"][s] = [row[0] for row in rows_of(loaded[s][0])]
 
-    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int]:
+    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int, int]:
         ga = sum(score[(cfg, o)][0] for o in others) / len(others)
         hidden = sum(score[(cfg, o)][1] for o in others) / len(others)
-        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static)
+        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
 
     print(f"{title}: leave-one-system-out, {CONTAINERS} containers sharing one template store, batches of"
           f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold.")
     print()
-    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static) |"
+    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix) |"
           f" {title} GA | GA final | extra incidents /1k | hidden errors /1k | {baseline} GA |"
           " Drain3 default GA | extra /1k | hidden /1k | Drain3 masked GA | extra /1k | hidden /1k |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -225,7 +228,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
             behind.append(s)
         for k, v in row.items():
             sums[k] += v / len(systems)
-        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static} | " + " | ".join(cells) + " |")
+        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix} | " + " | ".join(cells) + " |")
     print(f"| **average** | | **{sums['ga']:.3f}** | {sums['ga_final']:.3f} | {sums['extra']:.1f} | {sums['hidden']:.1f} |"
           f" {sums['masking']:.3f} | {sums['drain3-default']:.3f} | {sums['drain3-default extra']:.1f} |"
           f" {sums['drain3-default hidden']:.1f} | {sums['drain3-masked']:.3f} | {sums['drain3-masked extra']:.1f} |"
@@ -236,6 +239,89 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     print(f"- LOSO systems where {title} GA (as issued) < the better Drain3 GA: {', '.join(behind) if behind else 'none'}")
     print()
     return len(behind)
+
+
+# The masking rule families of opsloop.fingerprint, each as the module attributes that switch it off: a
+# regex that never matches, or an empty set of words. Judged by leave-one-system-out with the family
+# removed (--ablation): a rule that only one system needs will not carry over to systems nobody tuned on.
+_NEVER = re.compile(r"(?!)")
+RULE_FAMILIES: dict[str, dict[str, object]] = {
+    "quoted values": {"_QUOTED_RE": _NEVER},
+    "URLs": {"_URL_RE": _NEVER},
+    "e-mail addresses": {"_EMAIL_RE": _NEVER},
+    "paths": {"_PATH_RE": _NEVER},
+    "colon-joined hex (IPv6, MAC)": {"_HEXSEQ_RE": _NEVER},
+    "host names": {"_HOST_RE": _NEVER},
+    "key=value values": {"_KV_RE": _NEVER},
+    "long hex / base64 tokens": {"_HEX_TOKEN_RE": _NEVER},
+    "names with one digit kept (eth0)": {"_NAME_WITH_DIGIT_RE": _NEVER},
+    "units after numbers": {"_UNITS": frozenset()},
+    "names after user / password for": {"_NAME_NOUNS": frozenset(), "_AUTH_BEFORE_FOR": frozenset()},
+    "dates in words": {"_DATE_WORDS": frozenset()},
+    "runs of values as one": {"_RUN_RE": _NEVER},
+}
+
+
+def reference_rows(lines: Sequence[str]) -> list[tuple[str, str, None, tuple[()]]]:
+    """Rows from fingerprint.py's masking rules applied one line and one token at a time, with no memo,
+    shape or batch path (each of which is exact, but decides some shapes without the rules): the form in
+    which a rule family can be switched off by replacing module attributes (RULE_FAMILIES)."""
+    fm = fingerprint_module
+    out = []
+    for line in lines:
+        text = fm.strip_prefix(line)
+        if '"' in text or "'" in text:
+            text = fm._QUOTED_RE.sub(PLACEHOLDER, text)
+        toks = text.split()
+        masked = [fm._mask_token(t) for t in toks]
+        rules = [i for i, t in enumerate(toks) if t.rstrip(fm._UNIT_TAIL) in (fm._NAME_NOUNS | fm._UNITS | {"for"})]
+        dates = [i for i, t in enumerate(toks) if t in fm._DATE_WORDS]
+        fm._apply_context(toks, masked, rules, dates)
+        template = fm._RUN_RE.sub(PLACEHOLDER, " ".join(masked))
+        out.append((hashlib.sha256(template.encode("utf-8", "surrogatepass")).hexdigest()[:16], template, None, ()))
+    return out
+
+
+def ablation(data: Path, systems: list[str]) -> None:
+    """LOSO GA of masking + learner with each rule family of fingerprint.py switched off (--ablation)."""
+    loaded = {s: load(data, s) for s in systems}
+    same = sum(r[1] == f[1] for s in systems for r, f in zip(reference_rows(loaded[s][0]), fingerprint_rows(loaded[s][0])))
+    total = sum(len(loaded[s][0]) for s in systems)
+    print(f"Rule families of opsloop's masking, each switched off (per-line reference masking: its templates equal"
+          f" fingerprint_rows() on {same} of {total} lines); LOSO GA of masking + learner over"
+          f" {len(ABLATION_GRID)} constant sets per fold, and masking alone:")
+    print()
+    print("| rule family removed | LOSO GA | " + " | ".join(systems) + " | masking alone GA | systems that lose > 0.005 |")
+    print("|---|---:|" + "---:|" * len(systems) + "---:|---|")
+    base: dict[str, float] = {}
+    for family in ["(none)"] + list(RULE_FAMILIES):
+        saved = {k: getattr(fingerprint_module, k) for k in RULE_FAMILIES.get(family, {})}
+        for k, v in RULE_FAMILIES.get(family, {}).items():
+            setattr(fingerprint_module, k, v)
+        try:
+            rows = {s: reference_rows(loaded[s][0]) for s in systems}
+        finally:
+            for k, v in saved.items():
+                setattr(fingerprint_module, k, v)
+        score = {(cfg, s): grouping_accuracy(learned_keys(s, loaded[s][0], cfg, rows=rows[s])[0], loaded[s][1])
+                 for cfg in ABLATION_GRID for s in systems}
+        held = {}
+        for s in systems:
+            others = [o for o in systems if o != s]
+            cfg = max(ABLATION_GRID, key=lambda c: (round(sum(score[(c, o)] for o in others), 6),
+                                                     -c.evidence, -c.max_diff, -c.min_static, -c.prefix))
+            held[s] = score[(cfg, s)]
+        alone = sum(grouping_accuracy([r[0] for r in rows[s]], loaded[s][1]) for s in systems) / len(systems)
+        if family == "(none)":
+            base = held
+        losers = [s for s in systems if held[s] < base[s] - 0.005]
+        print(f"| {family} | {sum(held.values()) / len(systems):.3f} | " + " | ".join(f"{held[s]:.3f}" for s in systems)
+              + f" | {alone:.3f} | {', '.join(losers) if losers else '-'} |")
+    print()
+
+
+ABLATION_GRID = [LearnerConfig(evidence=e, max_diff=1, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6)
+                 for m in (1, 2, 3, 4) for p in (0, 1, 2)]
 
 
 def drain3_miner(doc_masking: bool):  # type: ignore[no-untyped-def]
@@ -303,11 +389,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--show-errors", type=int, default=0, help="print up to N wrongly grouped opsloop templates")
     ap.add_argument("--batch", type=int, default=500, help="lines per intake batch (default: %(default)s)")
     ap.add_argument("--loso-only", action="store_true", help="print the leave-one-system-out table only")
+    ap.add_argument("--ablation", action="store_true",
+                    help="only the LOSO table with each masking rule family switched off")
     args = ap.parse_args(argv)
     logging.getLogger("drain3").setLevel(logging.ERROR)
     logging.disable(logging.WARNING)
 
     systems = args.systems or sorted(p.name for p in args.data.iterdir() if (p / f"{p.name}_2k.log_structured_corrected.csv").exists())
+    if args.ablation:
+        ablation(args.data, systems)
+        return 0
     loso(args.data, systems)
     loso(args.data, systems, generic_rows, "generic masking + learner", "generic masking only")
     if args.loso_only:

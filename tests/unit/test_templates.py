@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from typing import Any
@@ -210,3 +211,52 @@ def test_long_templates_and_empty_lines_are_not_learned() -> None:
     out = TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows)
     assert out[0] == rows[0] and out[1] == rows[1]
     assert out[2][0] == rows[2][0]
+
+
+def rows_of(templates: list[str]) -> list[tuple[str, str, None, tuple[()]]]:
+    """Rows as a masking that left these templates would give them (each template its own fingerprint)."""
+    return [(hashlib.sha256(t.encode()).hexdigest()[:16], t, None, ()) for t in templates]
+
+
+def test_values_of_one_kind_merge_at_once_while_words_wait_for_evidence() -> None:
+    # a masking that leaves the sign of a block id splits one error in two: both tokens are block ids
+    learner = TemplateLearner(InMemoryTemplateStore())
+    blocks = ["deleting block blk_<*> from replica set", "deleting block blk_-<*> from replica set"]
+    got = [row[0] for row in learner.resolve_rows("svc", rows_of(blocks))]
+    assert got[0] == got[1]
+    # key=value with one key: the value is what varies (a user name without digits is not a word of the error)
+    users = ["session opened for user=alice by cron", "session opened for user=bob by cron"]
+    got = [row[0] for row in learner.resolve_rows("svc", rows_of(users))]
+    assert got[0] == got[1]
+    # an empty value, or another key, is not a value of the same kind (a new source: nothing learned yet)
+    other = ["session opened for user= by cron", "session opened for uid=alice by cron"]
+    fresh = TemplateLearner(InMemoryTemplateStore())
+    assert len({row[0] for row in fresh.resolve_rows("svc", rows_of(users[:1] + other))}) == 3
+    # words still need evidence: two that differ in one word stay apart
+    words = ["deleting block blk_<*> from replica set", "deleting block blk_<*> from replica pool"]
+    assert len({row[0] for row in TemplateLearner(InMemoryTemplateStore()).resolve_rows("svc", rows_of(words))}) == 2
+
+
+def test_evidence_counts_distinct_values_so_a_closed_set_of_two_words_stays_apart() -> None:
+    # many users with two methods: the user position varies, the method is a closed set of two words
+    users = [f"user{c}" for c in "abcdefgh"]
+    lines = [f"Failed {method} for invalid user {u} from <*>" for u in users for method in ("password", "none")]
+    learner = TemplateLearner(InMemoryTemplateStore(), LearnerConfig(evidence=3, max_diff=1, min_static=3))
+    got = dict(zip(lines, (row[0] for row in learner.resolve_rows("svc", rows_of(lines)))))
+    password = {got[line] for line in lines if " password " in line}
+    none = {got[line] for line in lines if " none " in line}
+    assert len(password) == 1 and len(none) == 1 and password != none
+    # counted as templates (the former rule), the eight "none" templates would have made the method a variable
+
+
+def test_the_first_words_of_a_message_never_vary_with_a_prefix() -> None:
+    users = ["alice", "bob", "carol", "dave", "erin"]
+    lines = [f"{verb} password for {u} from <*> port <*>" for u in users for verb in ("Failed", "Accepted", "Rejected",
+                                                                                         "Postponed")]
+    with_prefix = TemplateLearner(InMemoryTemplateStore(), LearnerConfig(evidence=2, min_static=2, prefix=1))
+    got = dict(zip(lines, (row[0] for row in with_prefix.resolve_rows("svc", rows_of(lines)))))
+    assert len(set(got.values())) == 4  # one incident per verb, whatever the user
+    assert all(len({got[line] for line in lines if line.startswith(v)}) == 1
+               for v in ("Failed", "Accepted", "Rejected", "Postponed"))
+    without = TemplateLearner(InMemoryTemplateStore(), LearnerConfig(evidence=2, min_static=2, prefix=0))
+    assert len({row[0] for row in without.resolve_rows("svc", rows_of(lines))}) < 4

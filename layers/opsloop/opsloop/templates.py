@@ -10,12 +10,17 @@ does, but with state that every intake container shares and that never rewrites 
   holds an ordered list of *patterns* (a template whose learned positions are ``<*>``) and each pattern
   carries the *root* fingerprint it resolves to: the fingerprint masking gave its first template.
 * A masked template that a pattern matches (equal tokens where the pattern is static) resolves to the
-  pattern's root. One that no pattern matches is compared with the bucket's patterns: if it differs from
-  one in at least 1 and at most ``max_diff`` static positions, the pattern generalised at those positions
-  keeps at least ``min_static`` static tokens, and it then covers at least ``evidence`` distinct templates
-  (the new one included), the pattern is generalised. The guard against merging different errors that
-  differ in one word ("connection refused" / "connection reset") is the evidence: one variable position
-  is believed only after that many distinct values have been seen in it.
+  pattern's root. One that no pattern matches is compared with the bucket's patterns, position by position
+  where the pattern is static. A differing position is either *two values of one kind* (each token holds
+  a ``<*>`` and they agree outside punctuation, ``blk_<*>`` / ``blk_-<*>``; or both are ``key=value`` with
+  one key, ``user=root`` / ``user=uucp``): at most ``max_kind`` of those, and they need no evidence, or
+  anything else: at most ``max_diff`` of those, and they need *evidence*: at least ``evidence`` distinct
+  values seen at those positions among the patterns the generalised one would cover and the new
+  template. Values seen, not templates: a closed set of two words (``password`` / ``none``) that comes
+  with many user names stays two, while a position with many values becomes a variable. A word in one of
+  the first ``prefix`` positions never varies (``Failed password ...`` / ``Accepted password ...``: the
+  first words say what happened, as in Drain's prefix tree). The generalised pattern must keep at least
+  ``min_static`` static tokens with a letter.
 * A generalised pattern absorbs every pattern of the bucket it now covers. The oldest absorbed root stays
   the root, and each other absorbed root is recorded as an *alias* of it. A fingerprint, once issued, is
   never recomputed: an alias only redirects its future occurrences (storm control, recurrence, history
@@ -36,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from operator import eq, itemgetter
 from typing import Any, Protocol, Sequence
@@ -57,14 +63,17 @@ class LearnerConfig:
     """The learner's constants. The defaults are the ones benchmarks/grouping.py chose most often by
     leave-one-system-out on Loghub-2.0 (each fold chooses on the other systems; see its README)."""
 
-    evidence: int = 4  # distinct templates a generalised pattern must cover before a position is variable
-    max_diff: int = 1  # static positions in which a template may differ from a pattern and still merge
+    evidence: int = 4  # distinct values a position must show before it is variable (values of one kind: none)
+    max_diff: int = 1  # positions, other than values of one kind, in which a template may differ and still merge
     min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
+    prefix: int = 0  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
+    max_kind: int = 1  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
     max_patterns: int = 500  # per bucket
     max_aliases: int = 2000  # per bucket
 
     def __post_init__(self) -> None:
-        if self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1:
+        if (self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1 or self.prefix < 0
+                or self.max_kind < 0):
             raise ValueError(f"invalid learner constants: {self}")
 
 
@@ -278,6 +287,61 @@ def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int
     return out
 
 
+_WORD_RE = re.compile(r"[^\W\d_]+\d?")  # letters, perhaps one digit after them (eth0, ssh2): a word
+_EDGE = "".join(chr(c) for c in range(128) if not chr(c).isalnum())
+
+
+def _is_value(token: str) -> bool:
+    """Whether a token reads as a value rather than a word: once its edge punctuation is stripped it holds a
+    placeholder, digits (beyond a word's one final digit), or inner punctuation (``rhost=<*>``,
+    ``rpc.statd``, ``/udev/vcs2``, ``node-D0``), or nothing at all (``()``). Closed sets of alternatives in
+    log messages are words (``password`` / ``none``, ``DMA`` / ``Normal``); names of things are values."""
+    core = token.replace(PLACEHOLDER, "\u2217").strip(_EDGE)  # a placeholder is never edge punctuation
+    return not _WORD_RE.fullmatch(core)
+
+
+def _kind(token: str) -> str:
+    """A value's kind: its letters and digits, with its placeholders in place (``blk_<*>`` and ``blk_-<*>``
+    are one kind: a sign or punctuation differs)."""
+    return "".join(c for c in token.replace(PLACEHOLDER, "\x00") if c.isalnum() or c == "\x00")
+
+
+def _same_kind(a: str, b: str) -> bool:
+    """Two values of one kind: each holds a placeholder and they agree outside punctuation, or both are
+    ``key=value`` with one key and a value (``user=root`` / ``user=uucp``: the value is what varies)."""
+    if PLACEHOLDER in a and PLACEHOLDER in b and _kind(a) == _kind(b):
+        return True
+    ka, _, va = a.partition("=")
+    kb, _, vb = b.partition("=")
+    return bool(va and vb and ka == kb and ka.isidentifier())
+
+
+def _needing_evidence(pattern: Sequence[str], tokens: Sequence[str], d: list[int], prefix: int) -> list[int] | None:
+    """The differing positions d that need evidence (all but values of one kind), or None when one of the
+    first ``prefix`` positions differs in a word: the first words say what happened ("Failed ..." /
+    "Accepted ..."), as Drain's prefix tree has it."""
+    out = []
+    for k in d:
+        a, b = pattern[k], tokens[k]
+        if not (("=" in a or PLACEHOLDER in a) and _same_kind(a, b)):  # most tokens are words: one test
+            if k < prefix and not (_is_value(a) and _is_value(b)):
+                return None
+            out.append(k)
+    return out
+
+
+def _enough(state: Bucket, cover: list[int], tokens: tuple[str, ...], at: list[int], evidence: int) -> bool:
+    """Whether the positions ``at`` show at least ``evidence`` distinct values among the covered patterns and
+    the new template (evidence counted as values seen, not as templates: a closed set of two words that
+    comes with many different other values stays two)."""
+    if not at:
+        return True
+    get = itemgetter(*at)
+    seen = {get(state.patterns[j].tokens) for j in cover}
+    seen.add(get(tokens))
+    return len(seen) >= evidence
+
+
 def _is_word(token: str) -> bool:
     """A static token that says something: a letter outside its placeholders ("(command" yes, "<*>)" no)."""
     return any(c.isalpha() for c in token.replace(PLACEHOLDER, ""))
@@ -436,18 +500,21 @@ class TemplateLearner:
         best: tuple[int, int, int] | None = None  # (differences, -covered, index)
         best_gen: tuple[str, ...] = ()
         best_cover: list[int] = []
-        floor = len(tokens) - cfg.max_diff
+        limit = cfg.max_diff + cfg.max_kind
         for i, p in enumerate(state.patterns):
-            if sum(map(eq, p.tokens, tokens)) + p.wild < floor:
-                continue  # equal or wild in too few positions: more than max_diff differences
-            d = _diff(p.tokens, tokens, cfg.max_diff)
+            if sum(map(eq, p.tokens, tokens)) + p.wild < len(tokens) - limit:
+                continue  # equal or wild in too few positions
+            d = _diff(p.tokens, tokens, limit)
             if not d:
+                continue
+            words = _needing_evidence(p.tokens, tokens, d, cfg.prefix)
+            if words is None or len(words) > cfg.max_diff or len(d) - len(words) > cfg.max_kind:
                 continue
             gen = tuple(PLACEHOLDER if k in d else tok for k, tok in enumerate(p.tokens))
             if sum(map(_is_word, gen)) < cfg.min_static:
                 continue
             cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
-            if len(cover) + 1 < cfg.evidence:
+            if not _enough(state, cover, tokens, words, cfg.evidence):
                 continue
             rank = (len(d), -len(cover), i)
             if best is None or rank < best:
