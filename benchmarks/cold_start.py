@@ -14,15 +14,22 @@ directory and the layer's package on sys.path (like Lambda's /var/task + /opt/py
   call needs Bedrock (analyze, summarize, ingest_knowledge; seed_knowledge also answers CloudFormation), no
   local server exists, so it builds the adapters that call builds (opsloop.wiring) instead.
 * **boto3 + one client**: ``import boto3; boto3.client("dynamodb")``, run in turns with the handler (baseline,
-  handler, baseline, handler…). The ratio is the median of each handler run over the baseline run just before
-  it, so a machine whose load changes during the benchmark slows both sides of each pair alike
-  (target: at most 1.5x for every handler).
+  handler, baseline, handler…). The ratio (target: at most 1.5x for every handler) is the median, over the
+  runs, of the handler's CPU time over the CPU time of the baseline run just before it. CPU time, not wall
+  time: on this machine, shared with other jobs, six runs of the baseline took 279–1189 ms of wall time and
+  279–452 ms of CPU time; the wall time is printed too. What the CPU time leaves out is time spent waiting for
+  the local servers, which answer in a few milliseconds and stand in for AWS, Slack and Confluence latency
+  that no local measurement can give anyway.
+* ``--compare DIR…`` measures other code roots in the same turns, one row each: export an earlier commit
+  with ``git archive REV functions layers | tar -x -C DIR`` to get before/after ratios in the same
+  conditions. ``--deployed`` loads each function and the layer from what ``make build`` packaged (no
+  bytecode, as on Lambda's read-only /var/task and /opt) instead of the source tree.
 
 Sizes come from .aws-sam/build when it exists (run ``make build`` first).
 
     .venv/bin/python benchmarks/cold_start.py [--runs 5]
 
-``runs min–max`` shows the spread of the handler's runs. Measured with this machine's Python 3.11 and the
+``CPU min–max`` shows the spread of the handler's runs. Measured with this machine's Python 3.11 and the
 libraries of .venv (bytecode cached); Lambda runs 3.13 on arm64, so absolute numbers differ there.
 """
 
@@ -116,15 +123,29 @@ def env_for(url: str, secret_arn: str, slack_url: str, confluence_url: str) -> d
 BASELINE = ["import boto3; boto3.client('dynamodb')"]
 
 
-def once(paths: list[Path], stmts: list[str], env: dict[str, str], event: Any = None) -> float:
+def once(paths: list[Path], stmts: list[str], env: dict[str, str], event: Any = None) -> tuple[float, float]:
+    """Wall-clock and CPU milliseconds of ``stmts`` in a fresh interpreter (the child's own CPU: the local
+    servers' work in other processes and threads is not in it)."""
     body = "; ".join(stmts) or "pass"
     code = (f"import sys,time; sys.path[:0]={[str(p) for p in paths]!r}; EVENT={event!r}; "
-            f"t=time.perf_counter(); {body}; print(time.perf_counter()-t, file=sys.stderr)")
+            f"t=time.perf_counter(); c=time.process_time(); {body}; "
+            f"print(time.perf_counter()-t, time.process_time()-c, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True, env=env,
                          check=False)
     if out.returncode:
         raise SystemExit(f"failed: {body}\n{out.stderr[-2000:]}")
-    return float(out.stderr.strip().splitlines()[-1]) * 1000
+    wall, cpu = out.stderr.strip().splitlines()[-1].split()
+    return float(wall) * 1000, float(cpu) * 1000
+
+
+def signed_click(sample: dict[str, Any], incident_id: str, message_ts: str) -> dict[str, Any]:
+    """The API Gateway event of a Resolve click on ``message_ts``, signed now (Slack's 5-minute window)."""
+    from opsloop.slack.interactions import interaction_body, sign_request
+
+    body = interaction_body(incident_id=incident_id, user_id=ONCALL, channel_id="C0OPS", message_ts=message_ts)
+    headers = {k.lower(): v for k, v in sign_request(body, SIGNING_SECRET, int(time.time())).items()}
+    return {**sample, "headers": {"content-type": "application/x-www-form-urlencoded", **headers}, "body": body,
+            "isBase64Encoded": False}
 
 
 class Bench:
@@ -173,13 +194,7 @@ class Bench:
             return None
         self.runs += 1
         if name == "slack_interactions":
-            from opsloop.slack.interactions import interaction_body, sign_request
-
-            body = interaction_body(incident_id=self.incident_id, user_id=ONCALL, channel_id="C0OPS",
-                                    message_ts=self.message_ts)
-            headers = {k.lower(): v for k, v in sign_request(body, SIGNING_SECRET, int(time.time())).items()}
-            return {**self.sample(name), "headers": {"content-type": "application/x-www-form-urlencoded",
-                                                     **headers}, "body": body, "isBase64Encoded": False}
+            return signed_click(self.sample(name), self.incident_id, self.message_ts)
         event = self.sample(name)
         if name == "publish_confluence":  # a first publication each time: a fingerprint with no page yet
             fingerprint = f"{self.runs:016x}"
@@ -187,13 +202,16 @@ class Bench:
         return event
 
 
-def timed(paths: list[Path], stmts: list[str], env: dict[str, str], runs: int,
-          event: Callable[[], Any]) -> tuple[list[float], list[float]]:
-    """``stmts`` and the baseline, ``runs`` times each, taken in turns (a busy machine slows both alike)."""
-    mine, base = [], []
-    for _ in range(runs):
-        base.append(once(paths[1:], BASELINE, env))
-        mine.append(once(paths, stmts, env, event()))
+def timed(variants: list[list[Path]], stmts: list[str], env: dict[str, str], runs: int,
+          event: Callable[[], Any]) -> tuple[list[list[tuple[float, float]]], list[tuple[float, float]]]:
+    """The baseline and ``stmts`` on each variant's sys.path, ``runs`` times, taken in turns (baseline, then every
+    variant, the first one changing each run), so a busy machine slows all of them alike."""
+    mine: list[list[tuple[float, float]]] = [[] for _ in variants]
+    base: list[tuple[float, float]] = []
+    for run in range(runs):
+        base.append(once(variants[0][1:], BASELINE, env))
+        for i in (run + k for k in range(len(variants))):  # each run starts with the next variant
+            mine[i % len(variants)].append(once(variants[i % len(variants)], stmts, env, event()))
     return mine, base
 
 
@@ -208,6 +226,12 @@ def main() -> int:
     ap.add_argument("--code-root", type=Path, default=ROOT,
                     help="where functions/ and layers/opsloop/ come from, e.g. an export of an earlier commit "
                          "(`git archive REV functions layers | tar -x -C DIR`) to compare before/after")
+    ap.add_argument("--compare", nargs="*", type=Path, default=[],
+                    help="more code roots measured in the same turns as --code-root, one row each")
+    ap.add_argument("--deployed", action="store_true",
+                    help="load each function and the layer from what `make build` packaged (--build-dir): no "
+                         "bytecode, as Lambda loads them from its read-only /var/task and /opt")
+    ap.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
     args = ap.parse_args()
     import signal
 
@@ -232,28 +256,39 @@ def main() -> int:
 
 
 def report(args: argparse.Namespace, bench: Bench, env: dict[str, str]) -> None:
-    build = ROOT / ".aws-sam" / "build"
-    print(f"Cold start, median of {args.runs} fresh interpreters (ms), each next to `import boto3; "
-          "boto3.client('dynamodb')` measured in turns with it\n")
-    print("| function | import (ms) | first invocation (ms) | runs min–max (ms) | boto3 + one client (ms) | ratio "
-          "| first call | package (bytes) |\n|---|---|---|---|---|---|---|---|")
+    build = args.build_dir
+    if args.deployed and not (build / "OpsloopLayer" / "python").is_dir():
+        raise SystemExit(f"--deployed needs the packages in {build}: run make build first")
+    where = (f"the packages in {build} (no bytecode)" if args.deployed
+             else "functions/ and layers/opsloop/ with the libraries of .venv (bytecode cached)")
+    print(f"Cold start, median of {args.runs} fresh interpreters, each next to `import boto3; "
+          f"boto3.client('dynamodb')` measured in turns with it; code from {where}\n")
+    print("| function | import (ms) | first invocation (ms) | its CPU (ms) | CPU min–max (ms) "
+          "| boto3 + one client, CPU (ms) | ratio (CPU) | first call | package (bytes) |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
-    layer = args.code_root / "layers" / "opsloop"
     for app in sorted((args.code_root / "functions").glob("*/app.py")):
         name = app.parent.name
         if args.only and name not in args.only:
             continue
-        paths = [app.parent, layer]
-        imp = statistics.median(once(paths, ["import app"], env) for _ in range(args.runs))
-        stmts = FIRST_CALL.get(name, [])
-        mine, base = timed(paths, ["import app", *stmts], env, args.runs, functools.partial(bench.event, name))
-        first, baseline = statistics.median(mine), statistics.median(base)
-        ratio = statistics.median(m / b for m, b in zip(mine, base))  # each run against the baseline next to it
-        worst = max(worst, ratio)
         logical = "".join(w.capitalize() for w in name.split("_")) + "Function"
+        if args.deployed:
+            variants = [[build / logical, build / "OpsloopLayer" / "python"]]
+        else:
+            variants = [[root / "functions" / name, root / "layers" / "opsloop"] for root in [args.code_root, *args.compare]]
+        imp = statistics.median(once(variants[0], ["import app"], env)[0] for _ in range(args.runs))
+        stmts = FIRST_CALL.get(name, [])
+        mine, base = timed(variants, ["import app", *stmts], env, args.runs, functools.partial(bench.event, name))
+        baseline = statistics.median(c for _, c in base)
         what = f"handler({SAMPLE[name]})" if CALL in stmts else "adapters built"
-        print(f"| {name} | {imp:.0f} | {first:.0f} | {min(mine):.0f}–{max(mine):.0f} | {baseline:.0f} | "
-              f"{ratio:.2f}x | {what} | {du(build / logical) or 'n/a'} |", flush=True)
+        for i, runs in enumerate(mine):
+            cpu = [c for _, c in runs]
+            ratio = statistics.median(c / b for c, (_, b) in zip(cpu, base))  # each run over the baseline before it
+            worst = max(worst, ratio) if i == 0 else worst
+            label = name if i == 0 else f"{name} ({args.compare[i - 1]})"
+            print(f"| {label} | {f'{imp:.0f}' if i == 0 else ''} | {statistics.median(w for w, _ in runs):.0f} | "
+                  f"{statistics.median(cpu):.0f} | {min(cpu):.0f}–{max(cpu):.0f} | {baseline:.0f} | {ratio:.2f}x | "
+                  f"{what} | {du(build / logical) or 'n/a'} |", flush=True)
     print(f"\nWorst ratio: {worst:.2f}x (target <= 1.5x). Layer unzipped: "
           f"{du(build / 'OpsloopLayer') or 'n/a (run make build)'} bytes")
 
