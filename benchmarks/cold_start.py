@@ -227,7 +227,7 @@ def main() -> int:
                     help="where functions/ and layers/opsloop/ come from, e.g. an export of an earlier commit "
                          "(`git archive REV functions layers | tar -x -C DIR`) to compare before/after")
     ap.add_argument("--compare", nargs="*", type=Path, default=[],
-                    help="more code roots measured in the same turns as --code-root, one row each")
+                    help="more code roots (with --deployed: build dirs) measured in the same turns, one row each")
     ap.add_argument("--deployed", action="store_true",
                     help="load each function and the layer from what `make build` packaged (--build-dir): no "
                          "bytecode, as Lambda loads them from its read-only /var/task and /opt")
@@ -273,7 +273,7 @@ def report(args: argparse.Namespace, bench: Bench, env: dict[str, str]) -> None:
             continue
         logical = "".join(w.capitalize() for w in name.split("_")) + "Function"
         if args.deployed:
-            variants = [[build / logical, build / "OpsloopLayer" / "python"]]
+            variants = [[b / logical, b / "OpsloopLayer" / "python"] for b in [build, *args.compare]]
         else:
             variants = [[root / "functions" / name, root / "layers" / "opsloop"] for root in [args.code_root, *args.compare]]
         imp = statistics.median(once(variants[0], ["import app"], env)[0] for _ in range(args.runs))
