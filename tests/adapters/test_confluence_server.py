@@ -175,3 +175,29 @@ def test_pages_returns_copies(stand_in: ConfluenceStandIn) -> None:
     snapshot = stand_in.pages()
     snapshot[0]["title"] = "changed"
     assert stand_in.pages()[0]["title"] != "changed"
+
+
+def test_publishing_in_a_fresh_process_loads_only_the_confluence_client(tmp_path: Path,
+                                                                         stand_in: ConfluenceStandIn) -> None:
+    """The publish function's cold start does not pay for atlassian's Jira, Bitbucket, Bamboo… clients, and
+    code that imports the whole package afterwards still gets the same client class."""
+    import subprocess
+    import sys
+
+    layer = Path(__file__).resolve().parents[2] / "layers" / "opsloop"
+    tests = Path(__file__).resolve().parents[2]
+    code = f"""
+import sys
+sys.path[:0] = [{str(layer)!r}, {str(tests.parent)!r}]
+from opsloop.confluence import ConfluenceWiki, make_client
+from tests.adapters.test_confluence_wiki import make_report
+client = make_client({stand_in.base_url!r}, {USER!r}, {TOKEN!r}, timeout=5)
+page = ConfluenceWiki(client, "OPS").publish(make_report())
+others = sorted(m for m in sys.modules if m.split(".")[:2][-1] in ("jira", "bitbucket", "bamboo", "service_desk"))
+import atlassian
+print(page.created, others, atlassian.ConfluenceServer is type(client), "atlassian.jira" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "[]", "True", "True"]
+    assert len(stand_in.pages()) == 1

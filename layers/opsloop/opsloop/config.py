@@ -209,7 +209,7 @@ def get_secrets(settings: Settings | None = None, max_age: int = 300) -> Secrets
     from aws_lambda_powertools.utilities import parameters  # cold path only
 
     try:
-        raw = parameters.get_secret(s.secret_arn, transform="json", max_age=max_age)
+        raw = _secrets_provider().get(s.secret_arn, transform="json", max_age=max_age)
     except parameters.exceptions.TransformParameterError as exc:
         raise ConfigError("the opsloop secret is not a JSON object") from exc
     except parameters.exceptions.GetParameterError as exc:
@@ -226,9 +226,24 @@ def get_secrets(settings: Settings | None = None, max_age: int = 300) -> Secrets
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _secrets_provider() -> Any:
+    """Powertools' secrets provider over the container's shared boto3 session (:func:`opsloop.wiring.aws_client`).
+
+    ``parameters.get_secret`` would build its client in a boto3 session of its own, which loads botocore's
+    endpoint and retry data a second time on every cold start; sharing the session the other clients use
+    saves that (benchmarks/cold_start.py)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from .wiring import aws_client
+
+    return SecretsProvider(boto3_client=aws_client("secretsmanager"))
+
+
 def reset_caches() -> None:
     """Forget cached settings and secrets (tests, and the offline run between configurations)."""
     get_settings.cache_clear()
+    _secrets_provider.cache_clear()
     try:
         from aws_lambda_powertools.utilities import parameters
 

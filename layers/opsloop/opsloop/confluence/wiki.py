@@ -49,9 +49,7 @@ def make_client(url: str, username: str, api_token: str, timeout: float = 15.0) 
         raise ConfigError("CONFLUENCE_URL must be an absolute http(s) URL, e.g. https://example.atlassian.net")
     if not username or not api_token:
         raise ConfigError("Confluence username and API token are both required")
-    from atlassian import ConfluenceServer  # lazy: heavy import, only on the publish path
-
-    return ConfluenceServer(
+    return confluence_client_class()(
         normalise_base_url(url),
         username=username,
         password=api_token,
@@ -60,6 +58,37 @@ def make_client(url: str, username: str, api_token: str, timeout: float = 15.0) 
         backoff_and_retry=False,
         retry_with_header=False,
     )
+
+
+def confluence_client_class() -> Any:
+    """atlassian-python-api's REST v1 Confluence client (``atlassian.ConfluenceServer``), imported alone.
+
+    ``import atlassian`` (and so ``from atlassian.confluence import …``) runs the package's ``__init__``, which
+    imports every product's client: Jira, Bitbucket, Bamboo, Assets, Tempo, Xray… The Confluence subpackage
+    needs none of them, only atlassian's own helper modules. So while it loads, ``atlassian`` is the package
+    module with its ``__init__`` not run, and is removed again afterwards: a later ``import atlassian``
+    anywhere in the process runs the real ``__init__``, which reuses the loaded Confluence modules, so
+    ``atlassian.ConfluenceServer`` is this same class. The gain is measured by benchmarks/cold_start.py.
+    """
+    import importlib.util
+    import sys
+
+    loaded = sys.modules.get("atlassian.confluence")
+    if loaded is not None:
+        return loaded.ConfluenceServer
+    if "atlassian" in sys.modules:  # the whole package is already imported: nothing left to save
+        from atlassian.confluence import ConfluenceServer
+
+        return ConfluenceServer
+    spec = importlib.util.find_spec("atlassian")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        raise ConfigError("atlassian-python-api is not installed (it is part of the opsloop layer)")
+    sys.modules["atlassian"] = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
+    try:
+        from atlassian.confluence import ConfluenceServer
+    finally:
+        del sys.modules["atlassian"]
+    return ConfluenceServer
 
 
 def normalise_base_url(url: str) -> str:
