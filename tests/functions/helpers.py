@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,11 @@ class RecordingSfn:
             raise ClientError({"Error": {"Code": self.fail_with, "Message": "x"}}, "SendTaskSuccess")
         self.calls.append(kwargs)
         return {}
+
+
+def signed_event(body: str, secret: str, path: str = "/slack/interactions") -> dict[str, Any]:
+    """An API Gateway HTTP API (v2) event of a Slack request signed now with ``secret``, as Slack sends it."""
+    from opsloop.slack.interactions import sign_request
+
+    headers = {k.lower(): v for k, v in sign_request(body, secret, int(time.time())).items()}
+    return {"version": "2.0", "rawPath": path, "headers": headers, "body": body, "isBase64Encoded": False}

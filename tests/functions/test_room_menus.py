@@ -21,12 +21,12 @@ from opsloop.callbacks import StepFunctionsCallbacks
 from opsloop.incidents import IncidentStore, iso, storm_scope
 from opsloop.local.slack_server import SlackStandIn
 from opsloop.models import Analysis, Classification, Incident
-from opsloop.slack.interactions import interaction_body, sign_request, view_submission_body
+from opsloop.slack.interactions import interaction_body, view_submission_body
 from opsloop.slack.messages import IncidentRoom
 from opsloop.slack.notifier import SlackNotifier, make_client
 from opsloop.slack.router import SlackPorts, route
 
-from .helpers import RecordingSfn, create_table, load_event
+from .helpers import RecordingSfn, create_table, load_event, signed_event
 
 INCIDENT = load_event("state_machine_input.json")["incident"]
 IID = INCIDENT["incident_id"]
@@ -36,9 +36,7 @@ ONCALL = "U0ONCALL01"
 
 
 def _event(body: str) -> dict[str, Any]:
-    headers = {k.lower(): v for k, v in sign_request(body, SECRET, int(time.time())).items()}
-    return {"version": "2.0", "rawPath": "/slack/interactions", "headers": headers, "body": body,
-            "isBase64Encoded": False}
+    return signed_event(body, SECRET)
 
 
 @pytest.fixture()
