@@ -22,8 +22,12 @@ directory and the layer's package on sys.path (like Lambda's /var/task + /opt/py
   that no local measurement can give anyway.
 * ``--compare DIR…`` measures other code roots in the same turns, one row each: export an earlier commit
   with ``git archive REV functions layers | tar -x -C DIR`` to get before/after ratios in the same
-  conditions. ``--deployed`` loads each function and the layer from what ``make build`` packaged (no
-  bytecode, as on Lambda's read-only /var/task and /opt) instead of the source tree.
+  conditions. ``--deployed`` loads each function and the layer from what ``make build`` packaged instead of
+  the source tree, with ``-B`` as on Lambda's read-only /var/task and /opt: only the bytecode the build
+  shipped is used. The layer's bytecode is for Python 3.13, so ``--python`` names a 3.13 with boto3 to read
+  it (``python3.13 -m venv /tmp/py313 && /tmp/py313/bin/pip install boto3==… botocore==…`` at the locked
+  versions); ``--compare`` with a copy of the build whose ``__pycache__`` directories are removed gives the
+  ratio without bytecode in the same turns.
 
 Sizes come from .aws-sam/build when it exists (run ``make build`` first).
 
@@ -53,6 +57,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "opsloop"
 BIN = Path(sys.executable).parent
+#: The interpreter of the measured children (``--python``); this one by default.
+CHILD = [sys.executable]
 
 STEP = "from opsloop.observability import logger; logger()"
 METRICS = "from aws_lambda_powertools.metrics import single_metric"
@@ -130,7 +136,7 @@ def once(paths: list[Path], stmts: list[str], env: dict[str, str], event: Any = 
     code = (f"import sys,time; sys.path[:0]={[str(p) for p in paths]!r}; EVENT={event!r}; "
             f"t=time.perf_counter(); c=time.process_time(); {body}; "
             f"print(time.perf_counter()-t, time.process_time()-c, file=sys.stderr)")
-    out = subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True, env=env,
+    out = subprocess.run([*CHILD, "-B", "-c", code], capture_output=True, text=True, env=env,
                          check=False)
     if out.returncode:
         raise SystemExit(f"failed: {body}\n{out.stderr[-2000:]}")
@@ -215,6 +221,14 @@ def timed(variants: list[list[Path]], stmts: list[str], env: dict[str, str], run
     return mine, base
 
 
+def layer_bytecode(build: Path) -> str:
+    """Whether the measured interpreter finds bytecode of its own version in the built layer."""
+    tag = subprocess.run([*CHILD, "-c", "import sys; print(sys.implementation.cache_tag)"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    found = next((build / "OpsloopLayer" / "python").rglob(f"*.{tag}.pyc"), None)
+    return f"{tag} bytecode in the layer" if found else f"no {tag} bytecode in the layer: compiled on every start"
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
@@ -232,7 +246,11 @@ def main() -> int:
                     help="load each function and the layer from what `make build` packaged (--build-dir): no "
                          "bytecode, as Lambda loads them from its read-only /var/task and /opt")
     ap.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
+    ap.add_argument("--python", default=sys.executable,
+                    help="interpreter of the measured children (default: this one). With --deployed, a Python 3.13 "
+                         "that has boto3 reads the layer's 3.13 bytecode, as Lambda does")
     args = ap.parse_args()
+    CHILD[:] = [args.python]
     import signal
 
     sys.path.insert(0, str(LAYER))
@@ -259,7 +277,7 @@ def report(args: argparse.Namespace, bench: Bench, env: dict[str, str]) -> None:
     build = args.build_dir
     if args.deployed and not (build / "OpsloopLayer" / "python").is_dir():
         raise SystemExit(f"--deployed needs the packages in {build}: run make build first")
-    where = (f"the packages in {build} (no bytecode)" if args.deployed
+    where = (f"the packages in {build} ({layer_bytecode(build)})" if args.deployed
              else "functions/ and layers/opsloop/ with the libraries of .venv (bytecode cached)")
     print(f"Cold start, median of {args.runs} fresh interpreters, each next to `import boto3; "
           f"boto3.client('dynamodb')` measured in turns with it; code from {where}\n")

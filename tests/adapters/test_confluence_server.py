@@ -179,8 +179,9 @@ def test_pages_returns_copies(stand_in: ConfluenceStandIn) -> None:
 
 def test_publishing_in_a_fresh_process_loads_only_the_confluence_client(tmp_path: Path,
                                                                          stand_in: ConfluenceStandIn) -> None:
-    """The publish function's cold start does not pay for atlassian's Jira, Bitbucket, Bamboo… clients, and
-    code that imports the whole package afterwards still gets the same client class."""
+    """The publish function's cold start does not pay for atlassian's Jira, Bitbucket, Bamboo… clients nor for
+    soupsieve's CSS grammar, and code that imports the whole package afterwards still gets the same client
+    class, and CSS selectors still work when something uses them."""
     import subprocess
     import sys
 
@@ -194,10 +195,14 @@ from tests.adapters.test_confluence_wiki import make_report
 client = make_client({stand_in.base_url!r}, {USER!r}, {TOKEN!r}, timeout=5)
 page = ConfluenceWiki(client, "OPS").publish(make_report())
 others = sorted(m for m in sys.modules if m.split(".")[:2][-1] in ("jira", "bitbucket", "bamboo", "service_desk"))
+css_loaded = "soupsieve.css_parser" in sys.modules
 import atlassian
-print(page.created, others, atlassian.ConfluenceServer is type(client), "atlassian.jira" in sys.modules)
+from bs4 import BeautifulSoup
+selected = len(BeautifulSoup('<p class="a">x</p><p>y</p>', "html.parser").select("p.a"))
+print(page.created, others, atlassian.ConfluenceServer is type(client), "atlassian.jira" in sys.modules,
+      css_loaded, selected)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["True", "[]", "True", "True"]
+    assert out.stdout.split() == ["True", "[]", "True", "True", "False", "1"]
     assert len(stand_in.pages()) == 1

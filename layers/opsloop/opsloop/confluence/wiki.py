@@ -68,7 +68,12 @@ def confluence_client_class() -> Any:
     needs none of them, only atlassian's own helper modules. So while it loads, ``atlassian`` is the package
     module with its ``__init__`` not run, and is removed again afterwards: a later ``import atlassian``
     anywhere in the process runs the real ``__init__``, which reuses the loaded Confluence modules, so
-    ``atlassian.ConfluenceServer`` is this same class. The gain is measured by benchmarks/cold_start.py.
+    ``atlassian.ConfluenceServer`` is this same class.
+
+    The client also imports BeautifulSoup, whose CSS-selector support imports soupsieve, which compiles its
+    grammar's regular expressions at import (about 45 ms of a 3.13 cold start). opsloop never selects by CSS,
+    so soupsieve is imported on first use instead. Both gains are measured by
+    benchmarks/cold_start.py.
     """
     import importlib.util
     import sys
@@ -83,12 +88,42 @@ def confluence_client_class() -> Any:
     spec = importlib.util.find_spec("atlassian")
     if spec is None or spec.loader is None or not spec.submodule_search_locations:
         raise ConfigError("atlassian-python-api is not installed (it is part of the opsloop layer)")
+    _import_bs4_without_css()
     sys.modules["atlassian"] = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
     try:
         from atlassian.confluence import ConfluenceServer
     finally:
         del sys.modules["atlassian"]
     return ConfluenceServer
+
+
+def _import_bs4_without_css() -> None:
+    """Import BeautifulSoup with its CSS-selector module pointing at a stand-in that imports soupsieve on
+    first use. bs4.css runs ``import soupsieve`` at import time and keeps the module in its global
+    ``soupsieve``; the import system reads a module's ``__spec__`` even when it is in sys.modules, so a
+    LazyLoader module would be executed at once. Blocking the import and then handing bs4.css the stand-in
+    keeps ``.select()`` working (tests/adapters/test_confluence_server.py) for code that uses it."""
+    import sys
+    import types
+    import warnings
+
+    if "bs4" in sys.modules or "soupsieve" in sys.modules:
+        return
+
+    class Deferred(types.ModuleType):
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module(self.__name__), attr)
+
+    sys.modules["soupsieve"] = None  # type: ignore[assignment]  # makes `import soupsieve` raise ImportError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # bs4.css warns that soupsieve is missing
+            import bs4.css
+    finally:
+        del sys.modules["soupsieve"]
+    bs4.css.soupsieve = Deferred("soupsieve")
 
 
 def normalise_base_url(url: str) -> str:
