@@ -84,6 +84,10 @@ def test_the_record_is_typed_for_its_readers(store: Any) -> None:
     assert record.slack == PostedMessage("C1", "1.2", "https://x")
     assert record.incident.fingerprint == "fp1" and record.classification.severity == "high"
     assert record.acknowledged_by == "U9" and record.snoozed(time.time()) and not record.waiting
+    assert not record.draft_announced
+    store.update_incident("inc-1", draft_key="drafts/x.md", draft_announced=True)
+    record = store.get_incident("inc-1")
+    assert record.draft_key == "drafts/x.md" and record.draft_announced and "draft_announced" not in record.extra
 
 
 def test_a_status_from_a_newer_version_is_read_as_in_flight_never_as_waiting() -> None:

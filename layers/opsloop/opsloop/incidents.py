@@ -115,6 +115,7 @@ class IncidentRecord:
     resolved_by: str = ""
     resolve_draft: dict[str, Any] = field(default_factory=dict)
     draft_key: str = ""  # where the unconfirmed draft report went, after an unresolved wait
+    draft_announced: bool = False  # the thread was told where that draft went (said once)
     created_at: float = 0.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -154,7 +155,8 @@ class IncidentRecord:
             snoozed_until=float(data.get("snoozed_until") or 0), snoozed_by=str(data.get("snoozed_by") or ""),
             action_by=str(data.get("action_by") or ""), resolved_by=str(data.get("resolved_by") or ""),
             resolve_draft=data.get("resolve_draft") if isinstance(data.get("resolve_draft"), dict) else {},
-            draft_key=str(data.get("draft_key") or ""), created_at=float(data.get("created_at") or 0),
+            draft_key=str(data.get("draft_key") or ""), draft_announced=bool(data.get("draft_announced")),
+            created_at=float(data.get("created_at") or 0),
             extra={k: v for k, v in data.items() if k not in known})
 
 

@@ -249,7 +249,7 @@ def store_step(incident: Incident, report: Report, page: dict[str, Any], archive
 def notify_draft(incident: Incident, stored: dict[str, Any], store: IncidentStore, notifier: Notifier) -> bool:
     """Say in the thread that the unconfirmed draft was stored, where, and that it is not an answer (once)."""
     item = store.get_incident(incident.incident_id)
-    if item is None or item.slack is None or item.extra.get("draft_announced"):
+    if item is None or item.slack is None or item.draft_announced:
         return False
     notifier.draft_stored(item.slack, report_key=str(stored.get("key") or ""))
     store.update_incident(incident.incident_id, draft_announced=True)
