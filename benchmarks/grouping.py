@@ -170,32 +170,56 @@ def learned_keys(system: str, lines: list[str], config: LearnerConfig | None, ro
     return issued, [final[k] for k in issued], (n + 1, store.reads, store.writes)
 
 
-def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, title: str = "opsloop",
-         baseline: str = "masking only") -> int:
-    """The leave-one-system-out table (see the module docstring); returns how many systems are below Drain3."""
-    loaded = {s: load(data, s) for s in systems}
-    score: dict[tuple[LearnerConfig, str], tuple[float, float]] = {}  # (GA, hidden errors) per config, system
-    runs: dict[tuple[LearnerConfig, str], tuple[list[str], list[str], tuple[int, int, int]]] = {}
-    for cfg in GRID:
-        for s in systems:
-            lines, truth = loaded[s]
-            runs[(cfg, s)] = learned_keys(s, lines, cfg, rows_of)
+Runs = dict[tuple[LearnerConfig, str], tuple[list[str], list[str], tuple[int, int, int]]]
+Scores = dict[tuple[LearnerConfig, str], tuple[float, float]]
+
+
+def grid_runs(loaded: dict[str, tuple[list[str], list[str]]], rows_of: Callable) -> tuple[Runs, Scores]:
+    """Every constant set of GRID on every system under one masking: the keys, and (GA, hidden errors /1k)."""
+    runs: Runs = {}
+    score: Scores = {}
+    for s, (lines, truth) in loaded.items():
+        rows = rows_of(lines)
+        for cfg in GRID:
+            runs[(cfg, s)] = learned_keys(s, lines, cfg, rows=rows)
             score[(cfg, s)] = (grouping_accuracy(runs[(cfg, s)][0], truth), split_merge(runs[(cfg, s)][0], truth)[1])
+    return runs, score
+
+
+def choose(scores: Sequence[Scores], others: Sequence[str]) -> LearnerConfig:
+    """The constants with the best mean GA over ``others`` under every masking in ``scores`` (ties: fewer hidden
+    errors, then the smaller constants, which learn sooner). The rule every fold and the shipped default use."""
+    def rank(cfg: LearnerConfig) -> tuple[float, ...]:
+        pairs = [sc[(cfg, o)] for sc in scores for o in others]
+        return (-round(sum(p[0] for p in pairs) / len(pairs), 6), round(sum(p[1] for p in pairs) / len(pairs), 6),
+                cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
+    return min(GRID, key=rank)
+
+
+def peer_keys(loaded: dict[str, tuple[list[str], list[str]]]) -> dict[str, dict[str, list[Hashable]]]:
+    """Drain3's cluster ids (default, and with its documented masking), one miner over each system in order."""
     peers: dict[str, dict[str, list[Hashable]]] = defaultdict(dict)
-    for s in systems:
+    for s, (lines, _) in loaded.items():
         for name in ("drain3-default", "drain3-masked"):
             miner = drain3_miner(doc_masking=(name == "drain3-masked"))
-            peers[name][s] = [miner.add_log_message(line)["cluster_id"] for line in loaded[s][0]]
-        fingerprint_module.clear_caches()
-        peers["masking only"][s] = [row[0] for row in rows_of(loaded[s][0])]
+            peers[name][s] = [miner.add_log_message(line)["cluster_id"] for line in lines]
+    return peers
 
-    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int, int]:
-        ga = sum(score[(cfg, o)][0] for o in others) / len(others)
-        hidden = sum(score[(cfg, o)][1] for o in others) / len(others)
-        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
 
+def _constants(cfg: LearnerConfig) -> str:
+    return f"{cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix}"
+
+
+def loso(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[str, list[Hashable]]], runs: Runs,
+         chosen: dict[str, LearnerConfig], rows_of: Callable = fingerprint_rows, title: str = "opsloop",
+         baseline: str = "masking only", how: str = "") -> int:
+    """The leave-one-system-out table (see the module docstring) for the constants ``chosen`` per held-out
+    system; returns how many systems are below Drain3."""
+    systems = list(loaded)
+    fingerprint_module.clear_caches()
+    masked = {s: [row[0] for row in rows_of(loaded[s][0])] for s in systems}
     print(f"{title}: leave-one-system-out, {CONTAINERS} containers sharing one template store, batches of"
-          f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold.")
+          f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold{how}.")
     print()
     print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix) |"
           f" {title} GA | GA final | extra incidents /1k | hidden errors /1k | {baseline} GA |"
@@ -205,8 +229,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     behind = []
     for s in systems:
         truth = loaded[s][1]
-        others = [o for o in systems if o != s]
-        cfg = min(GRID, key=lambda c: rank(c, others))
+        cfg = chosen[s]
         issued, final, calls = runs[(cfg, s)]
         for k, v in zip(("batches", "reads", "writes"), calls):
             sums[k] += v
@@ -214,7 +237,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
         extra, hidden = split_merge(issued, truth)
         cells = [f"{ga:.3f}", f"{ga_final:.3f}", f"{extra:.1f}", f"{hidden:.1f}"]
         row = {"ga": ga, "ga_final": ga_final, "extra": extra, "hidden": hidden}
-        mga = grouping_accuracy(peers["masking only"][s], truth)
+        mga = grouping_accuracy(masked[s], truth)
         cells.append(f"{mga:.3f}")
         row["masking"] = mga
         best_peer = 0.0
@@ -228,7 +251,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
             behind.append(s)
         for k, v in row.items():
             sums[k] += v / len(systems)
-        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix} | " + " | ".join(cells) + " |")
+        print(f"| {s} | {_constants(cfg)} | " + " | ".join(cells) + " |")
     print(f"| **average** | | **{sums['ga']:.3f}** | {sums['ga_final']:.3f} | {sums['extra']:.1f} | {sums['hidden']:.1f} |"
           f" {sums['masking']:.3f} | {sums['drain3-default']:.3f} | {sums['drain3-default extra']:.1f} |"
           f" {sums['drain3-default hidden']:.1f} | {sums['drain3-masked']:.3f} | {sums['drain3-masked extra']:.1f} |"
@@ -239,6 +262,53 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     print(f"- LOSO systems where {title} GA (as issued) < the better Drain3 GA: {', '.join(behind) if behind else 'none'}")
     print()
     return len(behind)
+
+
+def joint(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[str, list[Hashable]]],
+          maskings: dict[str, tuple[Runs, Scores]]) -> LearnerConfig:
+    """The joint leave-one-system-out table: each fold chooses one constant set on the other systems under
+    every masking at once, and reports the held-out system under each masking. Returns the constants the
+    same rule chooses on all systems: the shipped default (LearnerConfig())."""
+    systems = list(loaded)
+    scores = [sc for _, sc in maskings.values()]
+    chosen = {s: choose(scores, [o for o in systems if o != s]) for s in systems}
+    names = list(maskings)
+    print(f"Joint leave-one-system-out: each fold chooses one constant set among {len(GRID)} by the mean GA of the"
+          f" other {len(systems) - 1} systems under both maskings ({' and '.join(names)}), and the held-out system"
+          " is run under each; the shipped default is what the same rule chooses on all systems.")
+    print()
+    print("| held-out system | constants chosen (evidence, max_diff, min_static, prefix) | "
+          + " | ".join(f"{n} GA | extra /1k | hidden /1k" for n in names) + " | better Drain3 GA |")
+    print("|---|---|" + "---:|---:|---:|" * len(names) + "---:|")
+    sums: dict[str, float] = defaultdict(float)
+    behind: dict[str, list[str]] = {n: [] for n in names}
+    for s in systems:
+        truth = loaded[s][1]
+        peer = max(grouping_accuracy(peers[p][s], truth) for p in ("drain3-default", "drain3-masked"))
+        cells = []
+        for n in names:
+            issued = maskings[n][0][(chosen[s], s)][0]
+            ga = grouping_accuracy(issued, truth)
+            extra, hidden = split_merge(issued, truth)
+            cells += [f"{ga:.3f}", f"{extra:.1f}", f"{hidden:.1f}"]
+            sums[n] += ga / len(systems)
+            sums[n + " extra"] += extra / len(systems)
+            sums[n + " hidden"] += hidden / len(systems)
+            if ga < peer:
+                behind[n].append(s)
+        sums["peer"] += peer / len(systems)
+        print(f"| {s} | {_constants(chosen[s])} | " + " | ".join(cells) + f" | {peer:.3f} |")
+    print("| **average** | | " + " | ".join(f"**{sums[n]:.3f}** | {sums[n + ' extra']:.1f} | {sums[n + ' hidden']:.1f}"
+                                          for n in names) + f" | {sums['peer']:.3f} |")
+    print()
+    default = choose(scores, systems)
+    for n in names:
+        print(f"- {n}: systems below the better Drain3: {', '.join(behind[n]) if behind[n] else 'none'}")
+    print(f"- chosen on all {len(systems)} systems (the shipped default): {_constants(default)};"
+          f" LearnerConfig() is {_constants(LearnerConfig())}"
+          f" ({'the same' if default == LearnerConfig() else 'DIFFERENT'})")
+    print()
+    return default
 
 
 # The masking rule families of opsloop.fingerprint, each as the module attributes that switch it off: a
@@ -399,8 +469,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ablation:
         ablation(args.data, systems)
         return 0
-    loso(args.data, systems)
-    loso(args.data, systems, generic_rows, "generic masking + learner", "generic masking only")
+    loaded = {s: load(args.data, s) for s in systems}
+    peers = peer_keys(loaded)
+    maskings = {"opsloop masking": grid_runs(loaded, fingerprint_rows), "generic masking": grid_runs(loaded, generic_rows)}
+    joint(loaded, peers, maskings)
+    for (name, (runs, score)), rows_of, baseline in zip(maskings.items(), (fingerprint_rows, generic_rows),
+                                                         ("masking only", "generic masking only")):
+        chosen = {s: choose([score], [o for o in systems if o != s]) for s in systems}
+        loso(loaded, peers, runs, chosen, rows_of, f"{name} + learner", baseline, ", chosen on this masking only")
     if args.loso_only:
         return 0
     print("Masking alone (the learner's first step and fallback), one process, all lines in order:")
