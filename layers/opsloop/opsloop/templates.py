@@ -267,7 +267,7 @@ def bucket_of(template: str, exception: str | None) -> str:
 
 
 _KEY = itemgetter(0, 1, 2)
-_FRAMES = itemgetter(3)
+_FP = itemgetter(0)
 
 
 def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
@@ -391,14 +391,11 @@ class TemplateLearner:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
         pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
         that fails leaves the batch on the masked fingerprints (logged), never loses it."""
-        keys = list(map(_KEY, rows))  # (fp, template, exception): one-line rows have no frames
-        traced = any(map(_FRAMES, rows))
-        learnable = {key: bucket_of(key[1], key[2]) for key in dict.fromkeys(keys)
-                     if key[1] and key[1].count(" ") < MAX_TOKENS}  # key -> bucket
-        if traced:  # a trace is keyed by its frames too: never learned
-            for key, row in zip(keys, rows):
-                if row[3]:
-                    learnable.pop(key, None)
+        fps = list(map(_FP, rows))
+        # one row per fingerprint: a fingerprint is the hash of its template, exception and frames
+        first = dict(zip(fps, rows))
+        learnable = {_KEY(row): bucket_of(row[1], row[2]) for row in first.values()
+                     if row[1] and not row[3] and row[1].count(" ") < MAX_TOKENS}  # a trace is keyed by its frames too
         if not learnable:
             return list(rows)
         try:
@@ -406,11 +403,8 @@ class TemplateLearner:
         except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
             log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
             return list(rows)
-        new = {key: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
-        out = list(map(new.get, keys))
-        if traced or len(new) < len(learnable) or len(learnable) < len(set(keys)):
-            out = [row if hit is None or row[3] else hit for row, hit in zip(rows, out)]
-        return out
+        new = {key[0]: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
+        return list(map(new.get, fps, rows))  # a row not learned comes back as it is
 
     def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
                        ) -> dict[tuple[str, str, str | None], tuple[str, str]]:
