@@ -310,6 +310,10 @@ def joint(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[
     print(f"- chosen on all {len(systems)} systems (the shipped default): {_constants(default)};"
           f" LearnerConfig() is {_constants(LearnerConfig())}"
           f" ({'the same' if default == LearnerConfig() else 'DIFFERENT'})")
+    for label, cfg in [("both maskings", default)] + [(f"{n} alone", choose([maskings[n][1]], systems)) for n in names]:
+        means = [sum(maskings[n][1][(cfg, s)][0] for s in systems) / len(systems) for n in names]
+        print(f"- chosen on all {len(systems)} systems under {label}: {_constants(cfg)}, mean GA on them "
+              + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, means)))
     print()
     return default
 
