@@ -8,7 +8,7 @@ Grouping accuracy (GA): a line is correct when the set of lines its method put i
 set of lines sharing its ground-truth template; GA = correct lines / all lines.
 
 Headline: joint leave-one-system-out (LOSO). The learner (opsloop.templates) has constants (evidence,
-max_diff, min_static, prefix). It runs on two maskings: opsloop's, and a masking nobody wrote for these
+max_diff, min_static, prefix, mixed_evidence). It runs on two maskings: opsloop's, and a masking nobody wrote for these
 systems (Drain3's documented masking list: numbers, IPs, hex, id sequences). opsloop's masking rules were
 written on these 8 systems, so under them the learner has little left to learn; the generic masking leaves
 names, ids without digits and signed block ids to it, as a system opsloop's rules do not know would. The
@@ -79,8 +79,8 @@ from opsloop.redact import redact, redact_texts  # noqa: E402
 from opsloop.templates import InMemoryTemplateStore, LearnerConfig, TemplateLearner, final_fingerprint  # noqa: E402
 
 # The learner's constants tried by each leave-one-system-out fold.
-GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6) for d in (1, 2)
-        for m in (1, 2, 3, 4) for p in (0, 1, 2)]
+GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p, mixed_evidence=x) for e in (2, 3, 4, 5, 6)
+        for d in (1, 2) for m in (1, 2, 3, 4) for p in (0, 1, 2) for x in (0, 3, 4)]
 CONTAINERS = 4
 BATCH_RANGE = (100, 500)
 
@@ -195,7 +195,7 @@ def choose(scores: Sequence[Scores], others: Sequence[str]) -> LearnerConfig:
     def rank(cfg: LearnerConfig) -> tuple[float, ...]:
         pairs = [sc[(cfg, o)] for sc in scores for o in others]
         return (-round(sum(p[0] for p in pairs) / len(pairs), 6), round(sum(p[1] for p in pairs) / len(pairs), 6),
-                cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
+                cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix, cfg.mixed_evidence)
     return min(GRID, key=rank)
 
 
@@ -210,7 +210,7 @@ def peer_keys(loaded: dict[str, tuple[list[str], list[str]]]) -> dict[str, dict[
 
 
 def _constants(cfg: LearnerConfig) -> str:
-    return f"{cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix}"
+    return f"{cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix}, {cfg.mixed_evidence}"
 
 
 def loso(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[str, list[Hashable]]], runs: Runs,
@@ -224,7 +224,7 @@ def loso(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[s
     print(f"{title}: leave-one-system-out, {CONTAINERS} containers sharing one template store, batches of"
           f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold{how}.")
     print()
-    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix) |"
+    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix, mixed_evidence) |"
           f" {title} GA | GA final | extra incidents /1k | hidden errors /1k | {baseline} GA |"
           " Drain3 default GA | extra /1k | hidden /1k | Drain3 masked GA | extra /1k | hidden /1k |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -280,7 +280,7 @@ def joint(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[
           f" other {len(systems) - 1} systems under both maskings ({' and '.join(names)}), and the held-out system"
           " is run under each; the shipped default is what the same rule chooses on all systems.")
     print()
-    print("| held-out system | constants chosen (evidence, max_diff, min_static, prefix) | "
+    print("| held-out system | constants chosen (evidence, max_diff, min_static, prefix, mixed_evidence) | "
           + " | ".join(f"{n} GA | extra /1k | hidden /1k" for n in names) + " | better Drain3 GA |")
     print("|---|---|" + "---:|---:|---:|" * len(names) + "---:|")
     sums: dict[str, float] = defaultdict(float)

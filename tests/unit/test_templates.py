@@ -131,6 +131,8 @@ def test_traces_and_a_failing_store_keep_the_masked_fingerprint() -> None:
 def test_bad_constants_are_refused() -> None:
     with pytest.raises(ValueError, match="learner constants"):
         LearnerConfig(evidence=1)
+    with pytest.raises(ValueError, match="learner constants"):
+        LearnerConfig(mixed_evidence=-1)
 
 
 def test_command_prints_the_final_resolved_fingerprint_of_every_line() -> None:
@@ -270,3 +272,17 @@ def test_the_first_words_of_a_message_never_vary_with_a_prefix() -> None:
                for v in ("Failed", "Accepted", "Rejected", "Postponed"))
     without = TemplateLearner(InMemoryTemplateStore(), LearnerConfig(evidence=2, min_static=2, prefix=0))
     assert len({row[0] for row in without.resolve_rows("svc", rows_of(lines))}) < 4
+
+
+def test_a_word_against_a_value_needs_a_third_value_before_the_position_varies() -> None:
+    # a quoted name against a dotted one: two forms of a message as often as two values of one variable
+    services = ["Successfully started service 'sparkExecutorActorSystem' on port <*>",
+                "Successfully started service 'org.apache.spark.network.netty.NettyBlockTransferService' on port <*>"]
+    learner = TemplateLearner(InMemoryTemplateStore())
+    assert len({row[0] for row in learner.resolve_rows("svc", rows_of(services))}) == 2
+    third = "Successfully started service 'org.apache.spark.rpc.RpcEndpoint' on port <*>"
+    got = [row[0] for row in learner.resolve_rows("svc", rows_of(services + [third]))]
+    assert len(set(got)) == 1  # three values: a variable
+    # with mixed_evidence 0 the word and the value merge at the second value, as two words do
+    eager = TemplateLearner(InMemoryTemplateStore(), LearnerConfig(mixed_evidence=0))
+    assert len({row[0] for row in eager.resolve_rows("svc", rows_of(services))}) == 1

@@ -17,7 +17,10 @@ does, but with state that every intake container shares and that never rewrites 
   anything else: at most ``max_diff`` of those, and they need *evidence*: at least ``evidence`` distinct
   values seen at those positions among the patterns the generalised one would cover and the new
   template. Values seen, not templates: a closed set of two words (``password`` / ``none``) that comes
-  with many user names stays two, while a position with many values becomes a variable. A word in one of
+  with many user names stays two, while a position with many values becomes a variable. Where one side
+  holds a word and the other a value (``rhost=`` / ``rhost=<*>``, ``'sparkExecutorActorSystem'`` /
+  ``'org.apache.spark...'``), the position needs ``mixed_evidence`` values: a word against a value is more
+  often two forms of a message than two values of one variable. A word in one of
   the first ``prefix`` positions never varies (``Failed password ...`` / ``Accepted password ...``: the
   first words say what happened, as in Drain's prefix tree). The generalised pattern must keep at least
   ``min_static`` static tokens with a letter.
@@ -69,12 +72,15 @@ class LearnerConfig:
     min_static: int = 1  # static tokens with a letter a generalised pattern keeps at least
     prefix: int = 2  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
     max_kind: int = 1  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
+    # distinct values a position needs where one side holds a word and the other a value (rhost= / rhost=<*>):
+    # two forms of a message more often than two values of one variable (0: as many as evidence)
+    mixed_evidence: int = 3
     max_patterns: int = 500  # per bucket
     max_aliases: int = 2000  # per bucket
 
     def __post_init__(self) -> None:
         if (self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1 or self.prefix < 0
-                or self.max_kind < 0):
+                or self.max_kind < 0 or self.mixed_evidence < 0):
             raise ValueError(f"invalid learner constants: {self}")
 
 
@@ -509,7 +515,10 @@ class TemplateLearner:
             if sum(map(_is_word, gen)) < cfg.min_static:
                 continue
             cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
-            if not _enough(state, cover, tokens, words, cfg.evidence):
+            need = cfg.evidence
+            if cfg.mixed_evidence > need and any(_is_value(p.tokens[k]) != _is_value(tokens[k]) for k in words):
+                need = cfg.mixed_evidence
+            if not _enough(state, cover, tokens, words, need):
                 continue
             rank = (len(d), -len(cover), i)
             if best is None or rank < best:
