@@ -7,12 +7,21 @@ Only the ``Content`` column is fed to each method; ``EventTemplate`` is the grou
 Grouping accuracy (GA): a line is correct when the set of lines its method put in its group is exactly the
 set of lines sharing its ground-truth template; GA = correct lines / all lines.
 
-Headline: leave-one-system-out (LOSO). The learner (opsloop.templates) has constants (evidence, max_diff,
-min_static, prefix); for each held-out system, every combination of the grid below is run on the other systems,
-the one with the best mean GA there is chosen (ties: fewer hidden errors, then the smaller constants, which
-learn sooner), and only the held-out system's figures under that choice are reported. The lines are fed as
-intake sees them: batches of 100-500 lines (sizes drawn from a generator seeded by the system's name),
-dealt round-robin to 4 learners ("containers") sharing one template store.
+Headline: joint leave-one-system-out (LOSO). The learner (opsloop.templates) has constants (evidence,
+max_diff, min_static, prefix, mixed_evidence). It runs on two maskings: opsloop's, and a masking nobody wrote for these
+systems (Drain3's documented masking list: numbers, IPs, hex, id sequences). opsloop's masking rules were
+written on these 8 systems, so under them the learner has little left to learn; the generic masking leaves
+names, ids without digits and signed block ids to it, as a system opsloop's rules do not know would. The
+product ships one constant set, so for each held-out system every combination of the grid below is run on
+the other systems under both maskings, the one with the best mean GA over those 2 x 7 runs is chosen (ties:
+fewer hidden errors, then the smaller constants, which learn sooner), and the held-out system's figures
+under that choice are reported for each masking. The shipped default (LearnerConfig()) is what the same
+rule chooses on all 8 systems; the run says whether the two agree. The lines are fed as intake sees them:
+batches of 100-500 lines (sizes drawn from a generator seeded by the system's name), dealt round-robin to
+4 learners ("containers") sharing one template store.
+
+Two more LOSO tables follow, one per masking, each fold choosing on that masking alone: what a
+masking-specific choice would give, for comparison (a product cannot ship both).
 
 Per method and system, on the keys as issued (what intake records when the line arrives):
 
@@ -21,12 +30,6 @@ Per method and system, on the keys as issued (what intake records when the line 
   keys its lines got, minus one, summed over templates, times 1,000 / lines;
 * hidden errors per 1,000 lines (over-merging): for each key, the number of distinct ground-truth
   templates among its lines, minus one, summed over keys, times 1,000 / lines.
-
-A second LOSO table runs the same learner on a masking nobody wrote for these systems (Drain3's documented
-masking list: numbers, IPs, hex, id sequences) instead of opsloop's. opsloop's masking rules were written
-on these 8 systems, so on them the learner has little left to learn; on the generic masking, many
-variables (names, ids without digits, block ids with a sign) are left for it, as on a system opsloop's
-rules do not know. That table is the measure of the learner itself.
 
 "GA final" resolves every issued key through the aliases the store holds at the end (what
 ``opsloop fingerprint`` prints, and where recurrence and history lead). Drain3 runs as one miner over all
@@ -76,8 +79,8 @@ from opsloop.redact import redact, redact_texts  # noqa: E402
 from opsloop.templates import InMemoryTemplateStore, LearnerConfig, TemplateLearner, final_fingerprint  # noqa: E402
 
 # The learner's constants tried by each leave-one-system-out fold.
-GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p) for e in (2, 3, 4, 5, 6) for d in (1, 2)
-        for m in (1, 2, 3, 4) for p in (0, 1, 2)]
+GRID = [LearnerConfig(evidence=e, max_diff=d, min_static=m, prefix=p, mixed_evidence=x) for e in (2, 3, 4, 5, 6)
+        for d in (1, 2) for m in (1, 2, 3, 4) for p in (0, 1, 2) for x in (0, 3, 4)]
 CONTAINERS = 4
 BATCH_RANGE = (100, 500)
 
@@ -170,34 +173,58 @@ def learned_keys(system: str, lines: list[str], config: LearnerConfig | None, ro
     return issued, [final[k] for k in issued], (n + 1, store.reads, store.writes)
 
 
-def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, title: str = "opsloop",
-         baseline: str = "masking only") -> int:
-    """The leave-one-system-out table (see the module docstring); returns how many systems are below Drain3."""
-    loaded = {s: load(data, s) for s in systems}
-    score: dict[tuple[LearnerConfig, str], tuple[float, float]] = {}  # (GA, hidden errors) per config, system
-    runs: dict[tuple[LearnerConfig, str], tuple[list[str], list[str], tuple[int, int, int]]] = {}
-    for cfg in GRID:
-        for s in systems:
-            lines, truth = loaded[s]
-            runs[(cfg, s)] = learned_keys(s, lines, cfg, rows_of)
+Runs = dict[tuple[LearnerConfig, str], tuple[list[str], list[str], tuple[int, int, int]]]
+Scores = dict[tuple[LearnerConfig, str], tuple[float, float]]
+
+
+def grid_runs(loaded: dict[str, tuple[list[str], list[str]]], rows_of: Callable) -> tuple[Runs, Scores]:
+    """Every constant set of GRID on every system under one masking: the keys, and (GA, hidden errors /1k)."""
+    runs: Runs = {}
+    score: Scores = {}
+    for s, (lines, truth) in loaded.items():
+        rows = rows_of(lines)
+        for cfg in GRID:
+            runs[(cfg, s)] = learned_keys(s, lines, cfg, rows=rows)
             score[(cfg, s)] = (grouping_accuracy(runs[(cfg, s)][0], truth), split_merge(runs[(cfg, s)][0], truth)[1])
+    return runs, score
+
+
+def choose(scores: Sequence[Scores], others: Sequence[str]) -> LearnerConfig:
+    """The constants with the best mean GA over ``others`` under every masking in ``scores`` (ties: fewer hidden
+    errors, then the smaller constants, which learn sooner). The rule every fold and the shipped default use."""
+    def rank(cfg: LearnerConfig) -> tuple[float, ...]:
+        pairs = [sc[(cfg, o)] for sc in scores for o in others]
+        return (-round(sum(p[0] for p in pairs) / len(pairs), 6), round(sum(p[1] for p in pairs) / len(pairs), 6),
+                cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix, cfg.mixed_evidence)
+    return min(GRID, key=rank)
+
+
+def peer_keys(loaded: dict[str, tuple[list[str], list[str]]]) -> dict[str, dict[str, list[Hashable]]]:
+    """Drain3's cluster ids (default, and with its documented masking), one miner over each system in order."""
     peers: dict[str, dict[str, list[Hashable]]] = defaultdict(dict)
-    for s in systems:
+    for s, (lines, _) in loaded.items():
         for name in ("drain3-default", "drain3-masked"):
             miner = drain3_miner(doc_masking=(name == "drain3-masked"))
-            peers[name][s] = [miner.add_log_message(line)["cluster_id"] for line in loaded[s][0]]
-        fingerprint_module.clear_caches()
-        peers["masking only"][s] = [row[0] for row in rows_of(loaded[s][0])]
+            peers[name][s] = [miner.add_log_message(line)["cluster_id"] for line in lines]
+    return peers
 
-    def rank(cfg: LearnerConfig, others: list[str]) -> tuple[float, float, int, int, int, int]:
-        ga = sum(score[(cfg, o)][0] for o in others) / len(others)
-        hidden = sum(score[(cfg, o)][1] for o in others) / len(others)
-        return (-round(ga, 6), round(hidden, 6), cfg.evidence, cfg.max_diff, cfg.min_static, cfg.prefix)
 
+def _constants(cfg: LearnerConfig) -> str:
+    return f"{cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix}, {cfg.mixed_evidence}"
+
+
+def loso(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[str, list[Hashable]]], runs: Runs,
+         chosen: dict[str, LearnerConfig], rows_of: Callable = fingerprint_rows, title: str = "opsloop",
+         baseline: str = "masking only", how: str = "") -> int:
+    """The leave-one-system-out table (see the module docstring) for the constants ``chosen`` per held-out
+    system; returns how many systems are below Drain3."""
+    systems = list(loaded)
+    fingerprint_module.clear_caches()
+    masked = {s: [row[0] for row in rows_of(loaded[s][0])] for s in systems}
     print(f"{title}: leave-one-system-out, {CONTAINERS} containers sharing one template store, batches of"
-          f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold.")
+          f" {BATCH_RANGE[0]}-{BATCH_RANGE[1]} lines dealt round-robin; {len(GRID)} constant sets per fold{how}.")
     print()
-    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix) |"
+    print("| held-out system | constants chosen on the other systems (evidence, max_diff, min_static, prefix, mixed_evidence) |"
           f" {title} GA | GA final | extra incidents /1k | hidden errors /1k | {baseline} GA |"
           " Drain3 default GA | extra /1k | hidden /1k | Drain3 masked GA | extra /1k | hidden /1k |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -205,8 +232,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     behind = []
     for s in systems:
         truth = loaded[s][1]
-        others = [o for o in systems if o != s]
-        cfg = min(GRID, key=lambda c: rank(c, others))
+        cfg = chosen[s]
         issued, final, calls = runs[(cfg, s)]
         for k, v in zip(("batches", "reads", "writes"), calls):
             sums[k] += v
@@ -214,7 +240,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
         extra, hidden = split_merge(issued, truth)
         cells = [f"{ga:.3f}", f"{ga_final:.3f}", f"{extra:.1f}", f"{hidden:.1f}"]
         row = {"ga": ga, "ga_final": ga_final, "extra": extra, "hidden": hidden}
-        mga = grouping_accuracy(peers["masking only"][s], truth)
+        mga = grouping_accuracy(masked[s], truth)
         cells.append(f"{mga:.3f}")
         row["masking"] = mga
         best_peer = 0.0
@@ -228,7 +254,7 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
             behind.append(s)
         for k, v in row.items():
             sums[k] += v / len(systems)
-        print(f"| {s} | {cfg.evidence}, {cfg.max_diff}, {cfg.min_static}, {cfg.prefix} | " + " | ".join(cells) + " |")
+        print(f"| {s} | {_constants(cfg)} | " + " | ".join(cells) + " |")
     print(f"| **average** | | **{sums['ga']:.3f}** | {sums['ga_final']:.3f} | {sums['extra']:.1f} | {sums['hidden']:.1f} |"
           f" {sums['masking']:.3f} | {sums['drain3-default']:.3f} | {sums['drain3-default extra']:.1f} |"
           f" {sums['drain3-default hidden']:.1f} | {sums['drain3-masked']:.3f} | {sums['drain3-masked extra']:.1f} |"
@@ -239,6 +265,57 @@ def loso(data: Path, systems: list[str], rows_of: Callable = fingerprint_rows, t
     print(f"- LOSO systems where {title} GA (as issued) < the better Drain3 GA: {', '.join(behind) if behind else 'none'}")
     print()
     return len(behind)
+
+
+def joint(loaded: dict[str, tuple[list[str], list[str]]], peers: dict[str, dict[str, list[Hashable]]],
+          maskings: dict[str, tuple[Runs, Scores]]) -> LearnerConfig:
+    """The joint leave-one-system-out table: each fold chooses one constant set on the other systems under
+    every masking at once, and reports the held-out system under each masking. Returns the constants the
+    same rule chooses on all systems: the shipped default (LearnerConfig())."""
+    systems = list(loaded)
+    scores = [sc for _, sc in maskings.values()]
+    chosen = {s: choose(scores, [o for o in systems if o != s]) for s in systems}
+    names = list(maskings)
+    print(f"Joint leave-one-system-out: each fold chooses one constant set among {len(GRID)} by the mean GA of the"
+          f" other {len(systems) - 1} systems under both maskings ({' and '.join(names)}), and the held-out system"
+          " is run under each; the shipped default is what the same rule chooses on all systems.")
+    print()
+    print("| held-out system | constants chosen (evidence, max_diff, min_static, prefix, mixed_evidence) | "
+          + " | ".join(f"{n} GA | extra /1k | hidden /1k" for n in names) + " | better Drain3 GA |")
+    print("|---|---|" + "---:|---:|---:|" * len(names) + "---:|")
+    sums: dict[str, float] = defaultdict(float)
+    behind: dict[str, list[str]] = {n: [] for n in names}
+    for s in systems:
+        truth = loaded[s][1]
+        peer = max(grouping_accuracy(peers[p][s], truth) for p in ("drain3-default", "drain3-masked"))
+        cells = []
+        for n in names:
+            issued = maskings[n][0][(chosen[s], s)][0]
+            ga = grouping_accuracy(issued, truth)
+            extra, hidden = split_merge(issued, truth)
+            cells += [f"{ga:.3f}", f"{extra:.1f}", f"{hidden:.1f}"]
+            sums[n] += ga / len(systems)
+            sums[n + " extra"] += extra / len(systems)
+            sums[n + " hidden"] += hidden / len(systems)
+            if ga < peer:
+                behind[n].append(s)
+        sums["peer"] += peer / len(systems)
+        print(f"| {s} | {_constants(chosen[s])} | " + " | ".join(cells) + f" | {peer:.3f} |")
+    print("| **average** | | " + " | ".join(f"**{sums[n]:.3f}** | {sums[n + ' extra']:.1f} | {sums[n + ' hidden']:.1f}"
+                                          for n in names) + f" | {sums['peer']:.3f} |")
+    print()
+    default = choose(scores, systems)
+    for n in names:
+        print(f"- {n}: systems below the better Drain3: {', '.join(behind[n]) if behind[n] else 'none'}")
+    print(f"- chosen on all {len(systems)} systems (the shipped default): {_constants(default)};"
+          f" LearnerConfig() is {_constants(LearnerConfig())}"
+          f" ({'the same' if default == LearnerConfig() else 'DIFFERENT'})")
+    for label, cfg in [("both maskings", default)] + [(f"{n} alone", choose([maskings[n][1]], systems)) for n in names]:
+        means = [sum(maskings[n][1][(cfg, s)][0] for s in systems) / len(systems) for n in names]
+        print(f"- chosen on all {len(systems)} systems under {label}: {_constants(cfg)}, mean GA on them "
+              + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, means)))
+    print()
+    return default
 
 
 # The masking rule families of opsloop.fingerprint, each as the module attributes that switch it off: a
@@ -399,8 +476,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ablation:
         ablation(args.data, systems)
         return 0
-    loso(args.data, systems)
-    loso(args.data, systems, generic_rows, "generic masking + learner", "generic masking only")
+    loaded = {s: load(args.data, s) for s in systems}
+    peers = peer_keys(loaded)
+    maskings = {"opsloop masking": grid_runs(loaded, fingerprint_rows), "generic masking": grid_runs(loaded, generic_rows)}
+    joint(loaded, peers, maskings)
+    for (name, (runs, score)), rows_of, baseline in zip(maskings.items(), (fingerprint_rows, generic_rows),
+                                                         ("masking only", "generic masking only")):
+        chosen = {s: choose([score], [o for o in systems if o != s]) for s in systems}
+        loso(loaded, peers, runs, chosen, rows_of, f"{name} + learner", baseline, ", chosen on this masking only")
     if args.loso_only:
         return 0
     print("Masking alone (the learner's first step and fallback), one process, all lines in order:")

@@ -17,7 +17,10 @@ does, but with state that every intake container shares and that never rewrites 
   anything else: at most ``max_diff`` of those, and they need *evidence*: at least ``evidence`` distinct
   values seen at those positions among the patterns the generalised one would cover and the new
   template. Values seen, not templates: a closed set of two words (``password`` / ``none``) that comes
-  with many user names stays two, while a position with many values becomes a variable. A word in one of
+  with many user names stays two, while a position with many values becomes a variable. Where one side
+  holds a word and the other a value (``rhost=`` / ``rhost=<*>``, ``'sparkExecutorActorSystem'`` /
+  ``'org.apache.spark...'``), the position needs ``mixed_evidence`` values: a word against a value is more
+  often two forms of a message than two values of one variable. A word in one of
   the first ``prefix`` positions never varies (``Failed password ...`` / ``Accepted password ...``: the
   first words say what happened, as in Drain's prefix tree). The generalised pattern must keep at least
   ``min_static`` static tokens with a letter.
@@ -60,20 +63,24 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    """The learner's constants. The defaults are the ones benchmarks/grouping.py chose most often by
-    leave-one-system-out on Loghub-2.0 (each fold chooses on the other systems; see its README)."""
+    """The learner's constants. The defaults are what benchmarks/grouping.py's joint rule chooses: the best
+    mean grouping accuracy over the 8 Loghub-2.0 systems under opsloop's masking and a generic one at once
+    (each of its leave-one-system-out folds, choosing on the other 7 systems the same way, chose the same)."""
 
-    evidence: int = 4  # distinct values a position must show before it is variable (values of one kind: none)
+    evidence: int = 2  # distinct values a position must show before it is variable (values of one kind: none)
     max_diff: int = 1  # positions, other than values of one kind, in which a template may differ and still merge
-    min_static: int = 3  # static tokens with a letter a generalised pattern keeps at least
-    prefix: int = 0  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
+    min_static: int = 1  # static tokens with a letter a generalised pattern keeps at least
+    prefix: int = 2  # leading positions whose words never become variable (what an error is: "Failed ..." / "Accepted ...")
     max_kind: int = 1  # positions where both tokens are values of one kind (blk_<*> / blk_-<*>), beside max_diff
+    # distinct values a position needs where one side holds a word and the other a value (rhost= / rhost=<*>):
+    # two forms of a message more often than two values of one variable (0: as many as evidence)
+    mixed_evidence: int = 3
     max_patterns: int = 500  # per bucket
     max_aliases: int = 2000  # per bucket
 
     def __post_init__(self) -> None:
         if (self.evidence < 2 or self.max_diff < 1 or self.min_static < 1 or self.max_patterns < 1 or self.prefix < 0
-                or self.max_kind < 0):
+                or self.max_kind < 0 or self.mixed_evidence < 0):
             raise ValueError(f"invalid learner constants: {self}")
 
 
@@ -266,7 +273,7 @@ def bucket_of(template: str, exception: str | None) -> str:
 
 
 _KEY = itemgetter(0, 1, 2)
-_FRAMES = itemgetter(3)
+_FP = itemgetter(0)
 
 
 def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
@@ -390,14 +397,11 @@ class TemplateLearner:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
         pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
         that fails leaves the batch on the masked fingerprints (logged), never loses it."""
-        keys = list(map(_KEY, rows))  # (fp, template, exception): one-line rows have no frames
-        traced = any(map(_FRAMES, rows))
-        learnable = {key: bucket_of(key[1], key[2]) for key in dict.fromkeys(keys)
-                     if key[1] and key[1].count(" ") < MAX_TOKENS}  # key -> bucket
-        if traced:  # a trace is keyed by its frames too: never learned
-            for key, row in zip(keys, rows):
-                if row[3]:
-                    learnable.pop(key, None)
+        fps = list(map(_FP, rows))
+        # one row per fingerprint: a fingerprint is the hash of its template, exception and frames
+        first = dict(zip(fps, rows))
+        learnable = {_KEY(row): bucket_of(row[1], row[2]) for row in first.values()
+                     if row[1] and not row[3] and row[1].count(" ") < MAX_TOKENS}  # a trace is keyed by its frames too
         if not learnable:
             return list(rows)
         try:
@@ -405,11 +409,8 @@ class TemplateLearner:
         except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
             log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
             return list(rows)
-        new = {key: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
-        out = list(map(new.get, keys))
-        if traced or len(new) < len(learnable) or len(learnable) < len(set(keys)):
-            out = [row if hit is None or row[3] else hit for row, hit in zip(rows, out)]
-        return out
+        new = {key[0]: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
+        return list(map(new.get, fps, rows))  # a row not learned comes back as it is
 
     def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
                        ) -> dict[tuple[str, str, str | None], tuple[str, str]]:
@@ -514,7 +515,10 @@ class TemplateLearner:
             if sum(map(_is_word, gen)) < cfg.min_static:
                 continue
             cover = [j for j, q in enumerate(state.patterns) if _matches(gen, q.tokens)]
-            if not _enough(state, cover, tokens, words, cfg.evidence):
+            need = cfg.evidence
+            if cfg.mixed_evidence > need and any(_is_value(p.tokens[k]) != _is_value(tokens[k]) for k in words):
+                need = cfg.mixed_evidence
+            if not _enough(state, cover, tokens, words, need):
                 continue
             rank = (len(d), -len(cover), i)
             if best is None or rank < best:
