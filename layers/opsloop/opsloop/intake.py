@@ -267,7 +267,9 @@ class Intake:
             return result
         name = str(detail.get("alarmName") or "unnamed-alarm")[:255]
         reason = redact(str(detail["state"].get("reason") or ""), self._extra).text[: self.s.max_message_bytes]
-        metrics = ((detail.get("configuration") or {}).get("metrics") or [])
+        configuration = detail.get("configuration") or {}
+        description = redact(str(configuration.get("description") or ""), self._extra).text[:1000]
+        metrics = configuration.get("metrics") or []
         dims: dict[str, str] = {}
         for m in metrics:
             stat = (m.get("metricStat") or {}).get("metric") or {}
@@ -284,6 +286,7 @@ class Intake:
             source=f"alarm/{name}", service=service[:100], kind="alarm", level="ALARM",
             exception=None, frames=[], first_seen=iso(ts), last_seen=iso(ts), occurrences=1,
             account=str(event.get("account") or "") or None, region=str(event.get("region") or "") or None,
+            description=description,
         )
         result.lines = result.groups = 1
         result.add(self._record(incident, 1))
