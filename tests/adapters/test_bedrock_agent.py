@@ -296,6 +296,23 @@ def test_agent_is_given_the_same_knowledge_query_as_the_retrieve_path(runtime):
     assert "knowledge_search_query" in text[:opening]
 
 
+def test_agent_searches_for_an_alarm_by_its_name_and_description(runtime):
+    c, stubber = runtime
+    seen = {}
+    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
+                           lambda params, **_: seen.update(params))
+    expect_invoke(stubber, [chunk(ANSWER)])
+    alarm = incident(kind="alarm", level="ALARM", source="alarm/orders-db-connections", exception=None,
+                     service="orders-db-connections", template="CloudWatch alarm orders-db-connections is in ALARM",
+                     message="CloudWatch alarm orders-db-connections is in ALARM: Threshold Crossed",
+                     description="Connections near max_connections on orders-db")
+    analyst(c).analyze(alarm, CLASSIFICATION)
+    text = seen["inputText"]
+    data = json.loads(text[text.rindex("<incident_data>") + len("<incident_data>"):text.index("</incident_data>")])
+    assert data["knowledge_search_query"] == ("CloudWatch alarm orders-db-connections is in ALARM "
+                                              "Connections near max_connections on orders-db")
+
+
 NOT_DRAFT = {"notEquals": {"key": "kind", "value": "draft"}}
 DRAFT_REF = s3_reference(f"{BUCKET}/drafts/incident-orders-api-fpdbconn-inc-0.md", "Unconfirmed draft: maybe DNS.",
                          {"kind": "draft", "fingerprint": "fp-db-conn"})

@@ -273,3 +273,24 @@ def test_a_store_that_rejects_only_the_draft_filter_still_answers_without_drafts
         "sources": ["reports/orders-api/fp-db-conn", "runbooks/rds-connection-exhaustion"]}))
     analysis = analyst(agent_runtime, runtime).analyze(INCIDENT, CLASSIFICATION)
     assert [s.doc_id for s in analysis.sources] == ["reports/orders-api/fp-db-conn", "runbooks/rds-connection-exhaustion"]
+
+
+def test_an_alarm_is_retrieved_by_its_name_and_description(clients):
+    # GIVEN an alarm incident whose description says what it watches
+    from opsloop.retrieval.query import build_query
+
+    agent_runtime, runtime, retrieve_stub, converse_stub = clients
+    alarm = Incident(incident_id="inc-9", fingerprint="fp-alarm", source="alarm/orders-db-connections",
+                     template="CloudWatch alarm orders-db-connections is in ALARM", kind="alarm", level="ALARM",
+                     message="CloudWatch alarm orders-db-connections is in ALARM: Threshold Crossed",
+                     service="orders-db-connections", description="Connections near max_connections on orders-db")
+    query = build_query(alarm).text
+    exact = {"knowledgeBaseId": KB_ID, "retrievalQuery": {"text": query},
+             "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 5, "filter": ANY}}}
+    retrieve_stub.add_response("retrieve", {"retrievalResults": []}, exact)
+    retrieve_stub.add_response("retrieve", {"retrievalResults": []}, exact)
+    converse_stub.add_response("converse", converse_response("{}"))
+    # WHEN the KB analyst analyses it
+    analyst(agent_runtime, runtime).analyze(alarm, CLASSIFICATION)
+    # THEN Retrieve was sent the alarm's name and its description (the stubber checks the text byte for byte)
+    assert "orders-db-connections" in query and "near max_connections on orders-db" in query

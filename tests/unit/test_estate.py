@@ -180,3 +180,16 @@ def test_a_throttled_write_in_a_storm_is_retried_and_counted_once(aws: Any, monk
     (event,) = _opened_events(aws)
     state = store.fingerprint_state(storm_scope(event["detail"]["incident"]), event["detail"]["incident"]["fingerprint"])
     assert state["count"] == 300  # every line once: no loss, no double count
+
+
+def test_an_alarm_keeps_its_description_redacted_for_the_knowledge_query(aws: Any) -> None:
+    intake = _intake(aws)
+    alarm = {"detail-type": "CloudWatch Alarm State Change", "account": PROD, "region": "eu-west-1",
+             "time": "2026-12-03T10:00:00Z",
+             "detail": {"alarmName": "orders-db-connections", "state": {"value": "ALARM", "reason": "Threshold Crossed"},
+                        "configuration": {"description": "Connections near max_connections; password=hunter2hunter2",
+                                          "metrics": []}}}
+    assert len(intake.handle(alarm)["opened"]) == 1
+    incident = _opened_events(aws)[0]["detail"]["incident"]
+    assert incident["description"].startswith("Connections near max_connections")
+    assert "hunter2hunter2" not in incident["description"]

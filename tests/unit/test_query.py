@@ -59,3 +59,20 @@ def test_exception_named_in_the_template_is_not_repeated_and_frames_lose_their_p
         frames=["com.example.orders.OrderRepository.findById", "com.example.orders.OrderController.get"]))
     assert q.text == ("SQLTransientConnectionException java.sql.SQLTransientConnectionException HikariPool "
                       "Connection is not available orders-api OrderRepository.findById OrderController.get")
+
+
+def test_an_alarm_query_carries_its_description_redacted_once_and_without_values() -> None:
+    # GIVEN an alarm incident as intake builds it: the template is only the alarm's name
+    q = build_query(_incident(
+        template="CloudWatch alarm OrdersDbConnectionsHigh is in ALARM", source="alarm/OrdersDbConnectionsHigh",
+        service="OrdersDbConnectionsHigh", kind="alarm", level="ALARM",
+        message="CloudWatch alarm OrdersDbConnectionsHigh is in ALARM: Threshold Crossed: 1 datapoint [97.0]",
+        description="More than 90% of max_connections in use on orders-db for 5 minutes"))
+    # THEN the query says what the alarm is about, in its author's words, without the numbers,
+    # and the name (which is also the service) appears once
+    assert q.text == ("CloudWatch alarm OrdersDbConnectionsHigh is in ALARM More than of max_connections in use "
+                      "on orders-db for minutes")
+    # AND an alarm without a description still searches by its name
+    bare = build_query(_incident(template="CloudWatch alarm db-cpu is in ALARM", source="alarm/db-cpu",
+                                 service="orders-db", kind="alarm"))
+    assert bare.text == "CloudWatch alarm db-cpu is in ALARM orders-db"

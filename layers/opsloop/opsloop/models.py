@@ -96,6 +96,9 @@ class Incident(Model):
     related_incident_id: str | None = None
     related_account: str | None = None
     related_region: str | None = None
+    # An alarm's own words, redacted: its description (CloudWatch AlarmDescription); empty for log
+    # incidents. The knowledge query uses it: an alarm's template is only its name.
+    description: str = ""
 
     def where(self) -> str:
         """'<account id> (<region>)', or '' when the incident names neither."""

@@ -2,8 +2,9 @@
 
 The same query text feeds the local retriever and the Bedrock Knowledge Base ``Retrieve`` call, so it is
 plain words, not a query language. It keeps what identifies the *kind* of failure (exception class, the
-log template's constant words, the service, the code location) and drops what varies between occurrences
-(numbers, ids, hosts, timestamps): those only add noise to ranking and can carry customer data.
+log template's constant words, an alarm's description, the service, the code location) and drops what
+varies between occurrences (numbers, ids, hosts, timestamps): those only add noise to ranking and can carry
+customer data.
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def build_query(incident: Incident) -> Query:
             parts.append(exception)
     if template:
         parts.append(template)
-    if incident.service:
+    if incident.description:
+        # An alarm's template is only its name; its description says what it is about, and is what finds a
+        # runbook that is not named after the alarm (benchmarks/README-retrieval.md, "as a CloudWatch alarm").
+        parts.append(strip_values(incident.description))
+    if incident.service and incident.service != incident.source.removeprefix("alarm/"):
         # The bare name: a literal word "service" would match every document that says "service".
         parts.append(strip_values(incident.service) or incident.service)
     frames = [t for t in (frame_terms(f) for f in incident.frames[:MAX_FRAMES * 2]) if t][:MAX_FRAMES]
