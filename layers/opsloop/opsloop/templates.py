@@ -47,7 +47,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from operator import eq, itemgetter
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from .fingerprint import PLACEHOLDER
 
@@ -388,25 +388,25 @@ class TemplateLearner:
     def __init__(self, store: TemplateStore, config: LearnerConfig | None = None) -> None:
         self.store = store
         self.config = config or LearnerConfig()
-        self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
-        # answers given for each bucket's keys at its cached version: valid while that version is current
-        self._answers: dict[tuple[str, str], dict[tuple[str, str, str | None], tuple[str, str]]] = {}
+        # per container, each bucket as read or written last and the answers given at that version (valid
+        # while it is the stored version)
+        self._cache: dict[tuple[str, str], tuple[Bucket, dict[Key, Row]]] = {}
 
     def templates_of_roots(self) -> dict[str, str]:
         """Root fingerprint -> its pattern's template, over the buckets this learner read or wrote last."""
-        return {p.root: p.template for state in self._cache.values() for p in state.patterns}
+        return {p.root: p.template for state, _ in self._cache.values() for p in state.patterns}
 
     def resolve_rows(self, scope: str, rows: Sequence[Row]) -> list[Row]:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
         pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
         that fails leaves the batch on the masked fingerprints (logged), never loses it."""
         fps = list(map(_FP, rows))
-        by_bucket: dict[str, list[Key]] = {}
+        by_bucket: dict[str, dict[str, Key]] = {}
         # one row per fingerprint: a fingerprint is the hash of its template, exception and frames
-        for row in dict(zip(fps, rows)).values():
+        for fp, row in dict(zip(fps, rows)).items():
             n = row[1].count(" ")
             if row[1] and not row[3] and n < MAX_TOKENS:  # a trace is keyed by its frames too
-                by_bucket.setdefault(_bucket(n + 1, row[2]), []).append(_KEY(row))
+                by_bucket.setdefault(_bucket(n + 1, row[2]), {})[fp] = _KEY(row)
         if not by_bucket:
             return list(rows)
         try:
@@ -414,59 +414,53 @@ class TemplateLearner:
         except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
             log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
             return list(rows)
-        new = {key[0]: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
-        return list(map(new.get, fps, rows))  # a row not learned comes back as it is
+        return list(map(resolved.get, fps, rows))  # a row not learned comes back as it is
 
-    def _resolve_batch(self, scope: str, by_bucket: dict[str, list[Key]]) -> dict[Key, tuple[str, str]]:
+    def _resolve_batch(self, scope: str, by_bucket: dict[str, dict[str, Key]]) -> dict[str, Row]:
+        """Fingerprint -> resolved row, for the keys of each bucket (by fingerprint)."""
         stored = self.store.load(scope, list(by_bucket))
-        out: dict[Key, tuple[str, str]] = {}
+        out: dict[str, Row] = {}
         for b, mine in by_bucket.items():
-            state = self._state(scope, b, stored.get(b))
-            known = self._answers.get((scope, b), {}) if self._cache.get((scope, b)) is state else {}
-            if known and all(map(known.__contains__, mine)):  # nothing new here since this version: as before
-                out.update(zip(mine, map(known.__getitem__, mine)))
+            state, known = self._state(scope, b, stored.get(b))
+            keys = mine.values()
+            if all(map(known.__contains__, keys)):  # nothing new here since this version: as before
+                out.update(zip(mine, map(known.__getitem__, keys)))
                 continue
             for _ in range(_WRITE_ATTEMPTS):
-                answers, work, absorbed = self._apply(state, mine, known)
+                answers, work, absorbed = self._apply(state, keys, known)
                 if work is state:  # nothing learned
                     break
                 text = work.to_json()
                 if len(text.encode("utf-8")) > _MAX_ITEM_BYTES:
                     work = state
-                    answers = self._apply(state, mine, known, learn=False)[0]
+                    answers = self._apply(state, keys, known, learn=False)[0]
                     break
                 if self.store.save(scope, b, state.version, text):
                     work.version = state.version + 1
-                    known = {}
                     for old, new in absorbed:
                         self.store.add_alias(scope, old, new)
                     break
-                state = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
-                known = {}
+                state, known = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
             else:
                 work = state
-                answers = self._apply(state, mine, {}, learn=False)[0]
-            if self._cache.get((scope, b)) is not work:
-                self._cache[(scope, b)] = work
-                known = {}
-            if len(known) + len(answers) > _ANSWERS_MAX:
-                known = {}
-            known.update(answers)
-            self._answers[(scope, b)] = known
-            out.update(answers)
+                answers = self._apply(state, keys, {}, learn=False)[0]
+            entry = self._cache.get((scope, b))
+            if entry is None or entry[0] is not work or len(entry[1]) + len(answers) > _ANSWERS_MAX:
+                entry = self._cache[(scope, b)] = (work, {})
+            entry[1].update(answers)
+            out.update(zip(mine, map(answers.__getitem__, keys)))
         return out
 
-    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> Bucket:
-        """The bucket as stored: the cached copy while its version is current, else parsed anew."""
-        cached = self._cache.get((scope, bucket))
-        if stored is None:
-            return cached if cached is not None and cached.version == 0 else Bucket()
-        if cached is not None and cached.version == stored[0]:
-            return cached
-        return Bucket.from_json(stored[1], stored[0])
+    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> tuple[Bucket, dict[Key, Row]]:
+        """The bucket as stored and the answers given at its version: the cached copy while its version is
+        current, else parsed anew."""
+        entry = self._cache.get((scope, bucket))
+        if entry is not None and entry[0].version == (stored[0] if stored else 0):
+            return entry
+        return (Bucket.from_json(stored[1], stored[0]) if stored else Bucket()), {}
 
-    def _apply(self, state: Bucket, keys: list[Key], known: dict[Key, tuple[str, str]], learn: bool = True
-               ) -> tuple[dict[Key, tuple[str, str]], Bucket, list[tuple[str, str]]]:
+    def _apply(self, state: Bucket, keys: Iterable[Key], known: dict[Key, Row], learn: bool = True
+               ) -> tuple[dict[Key, Row], Bucket, list[tuple[str, str]]]:
         """Resolve keys against state, learning first (in order), so that every line of a batch gets what the
         batch taught: (answers, the bucket learned into: a copy of state, or state itself when nothing
         changed, new aliases). ``known`` holds answers given at state's version; while nothing changes they
@@ -491,7 +485,7 @@ class TemplateLearner:
             hits[key] = hit
         if not changed:
             work = state  # no room to learn
-        answers: dict[Key, tuple[str, str]] = {}
+        answers: dict[Key, Row] = {}
         for key in keys:
             if work is state and key in known:
                 answers[key] = known[key]
@@ -502,9 +496,9 @@ class TemplateLearner:
             else:  # only patterns after it were added: its first match stands
                 hit = hits[key]
             if hit is None:
-                answers[key] = (_resolve(work.aliases, key[0]), key[1])
+                answers[key] = (_resolve(work.aliases, key[0]), key[1], key[2], ())
             else:
-                answers[key] = (_resolve(work.aliases, hit.root), hit.template)
+                answers[key] = (_resolve(work.aliases, hit.root), hit.template, key[2], ())
         return answers, work, absorbed
 
     def _learn(self, state: Bucket, tokens: tuple[str, ...], fp: str) -> tuple[Pattern | None, list[tuple[str, str]]]:
