@@ -46,6 +46,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from itertools import count
 from operator import eq, itemgetter
 from typing import Any, Iterable, Protocol, Sequence
 
@@ -58,6 +59,7 @@ MAX_TOKENS = 64
 _MAX_ITEM_BYTES = 300_000  # a DynamoDB item holds 400 KB; a bucket that would not fit stops learning
 _WRITE_ATTEMPTS = 5
 _ANSWERS_MAX = 8192  # answers remembered per bucket and container
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # json.dumps builds one a call
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +120,7 @@ class Bucket:
     version: int = 0  # 0: not stored yet
 
     def to_json(self) -> str:
-        return json.dumps({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases},
-                          separators=(",", ":"), ensure_ascii=False)
+        return _JSON({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases})
 
     @classmethod
     def from_json(cls, text: str, version: int) -> "Bucket":
@@ -284,17 +285,6 @@ def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
         if p != t and p != PLACEHOLDER:
             return False
     return True
-
-
-def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int] | None:
-    """Positions where pattern is static and differs from tokens; None when more than limit."""
-    out = []
-    for i, (p, t) in enumerate(zip(pattern, tokens)):
-        if p != t and p != PLACEHOLDER:
-            out.append(i)
-            if len(out) > limit:
-                return None
-    return out
 
 
 _WORD_RE = re.compile(r"[^\W\d_]+\d?")  # letters, perhaps one digit after them (eth0, ssh2): a word
@@ -508,11 +498,12 @@ class TemplateLearner:
         best_gen: tuple[str, ...] = ()
         best_cover: list[int] = []
         limit = cfg.max_diff + cfg.max_kind
+        least = len(tokens) - limit
         for i, p in enumerate(state.patterns):
-            if sum(map(eq, p.tokens, tokens)) + p.wild < len(tokens) - limit:
+            if sum(map(eq, p.tokens, tokens)) + p.wild < least:
                 continue  # equal or wild in too few positions
-            d = _diff(p.tokens, tokens, limit)
-            if not d:
+            d = [k for k, a, t in zip(count(), p.tokens, tokens) if a != t and a != PLACEHOLDER]  # static, differing
+            if not d or len(d) > limit:
                 continue
             words = _needing_evidence(p.tokens, tokens, d, cfg.prefix)
             if words is None or len(words) > cfg.max_diff or len(d) - len(words) > cfg.max_kind:
