@@ -53,7 +53,11 @@ every line is new.
 ``--ablation`` prints only a third LOSO table: opsloop's masking with each of its rule families switched off
 (RULE_FAMILIES), so that a rule only one system needs shows as such.
 
-Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N] [--loso-only | --ablation]
+``--learner-only`` prints only the template learner's own time on the rows of every system's distinct
+lines (fingerprinted and redacted beforehand, in batches of 500 and of 100; one learner a system, an
+in-memory store, best of ``--repeat`` rounds in which the two batch sizes take turns).
+
+Usage:  .venv/bin/python benchmarks/grouping.py [--data DIR] [--repeat N] [--loso-only | --ablation | --learner-only]
 """
 
 from __future__ import annotations
@@ -458,6 +462,30 @@ def race(methods: Sequence[tuple[str, str, int]], lines: list[str], repeat: int)
     return {label: (keys[label], len(lines) / best[label]) for label in best}
 
 
+def learner_alone(data: Path, systems: list[str], repeat: int) -> None:
+    """The learner's seconds over every system's distinct lines, its input rows computed beforehand."""
+    batches = {}
+    for system in systems:
+        distinct = list(dict.fromkeys(load(data, system)[0]))
+        for size in (500, 100):
+            batches[system, size] = [fingerprint_rows(redact_texts(distinct[i:i + size]))
+                                     for i in range(0, len(distinct), size)]
+    best: dict[int, float] = {}
+    for _ in range(repeat):
+        for size in (500, 100):
+            seconds = 0.0
+            for system in systems:
+                learner = TemplateLearner(InMemoryTemplateStore())
+                t0 = time.perf_counter()
+                for rows in batches[system, size]:
+                    learner.resolve_rows(system, rows)
+                seconds += time.perf_counter() - t0
+            best[size] = min(best.get(size, float("inf")), seconds)
+    lines = sum(len(list(dict.fromkeys(load(data, s)[0]))) for s in systems)
+    print(f"- template learner alone on the rows of {lines:,} distinct lines ({len(systems)} systems), best of {repeat}:"
+          f" {best[500] * 1000:.1f} ms in batches of 500, {best[100] * 1000:.1f} ms in batches of 100")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "eval" / "loghub2k")
@@ -468,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--loso-only", action="store_true", help="print the leave-one-system-out table only")
     ap.add_argument("--ablation", action="store_true",
                     help="only the LOSO table with each masking rule family switched off")
+    ap.add_argument("--learner-only", action="store_true", help="only the template learner's own time")
     args = ap.parse_args(argv)
     logging.getLogger("drain3").setLevel(logging.ERROR)
     logging.disable(logging.WARNING)
@@ -475,6 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     systems = args.systems or sorted(p.name for p in args.data.iterdir() if (p / f"{p.name}_2k.log_structured_corrected.csv").exists())
     if args.ablation:
         ablation(args.data, systems)
+        return 0
+    if args.learner_only:
+        learner_alone(args.data, systems, args.repeat)
         return 0
     loaded = {s: load(args.data, s) for s in systems}
     peers = peer_keys(loaded)

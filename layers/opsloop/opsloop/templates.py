@@ -46,17 +46,20 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from itertools import count
 from operator import eq, itemgetter
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterable, Protocol, Sequence
 
 from .fingerprint import PLACEHOLDER
 
 Row = tuple  # (fingerprint, template, exception, frames), as fingerprint.fingerprint_rows() gives them
+Key = tuple[str, str, "str | None"]  # (fingerprint, template, exception) of a row that is learned
 
 MAX_TOKENS = 64
 _MAX_ITEM_BYTES = 300_000  # a DynamoDB item holds 400 KB; a bucket that would not fit stops learning
 _WRITE_ATTEMPTS = 5
 _ANSWERS_MAX = 8192  # answers remembered per bucket and container
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # json.dumps builds one a call
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +91,16 @@ class LearnerConfig:
 class Pattern:
     tokens: tuple[str, ...]
     root: str
+    template: str = field(init=False, compare=False)  # its tokens joined
     wild: int = field(init=False, compare=False)  # how many of its tokens are <*>
     _static: Any = field(init=False, compare=False, repr=False)  # (getter of its static positions, their tokens)
 
     def __post_init__(self) -> None:
+        self.template = " ".join(self.tokens)
         self.wild = self.tokens.count(PLACEHOLDER)
         at = [i for i, t in enumerate(self.tokens) if t != PLACEHOLDER]
-        self._static = (itemgetter(*at), itemgetter(*at)(self.tokens)) if self.wild and at else None
-
-    @property
-    def template(self) -> str:
-        return " ".join(self.tokens)
+        get = itemgetter(*at) if self.wild and at else None
+        self._static = (get, get(self.tokens)) if get else None
 
     def matches(self, tokens: tuple[str, ...]) -> bool:
         """Whether tokens (of this pattern's length) equal it wherever it is static."""
@@ -118,8 +120,7 @@ class Bucket:
     version: int = 0  # 0: not stored yet
 
     def to_json(self) -> str:
-        return json.dumps({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases},
-                          separators=(",", ":"), ensure_ascii=False)
+        return _JSON({"p": [[p.template, p.root] for p in self.patterns], "a": self.aliases})
 
     @classmethod
     def from_json(cls, text: str, version: int) -> "Bucket":
@@ -265,7 +266,10 @@ class DynamoTemplateStore:
 
 def bucket_of(template: str, exception: str | None) -> str:
     """The bucket of a template: its number of tokens and its exception class (hashed to bound the key)."""
-    n = template.count(" ") + 1 if template else 0
+    return _bucket(template.count(" ") + 1 if template else 0, exception)
+
+
+def _bucket(n: int, exception: str | None) -> str:
     if not exception:
         return f"{n}#-"
     exc = hashlib.sha256(exception.encode("utf-8", "surrogatepass")).hexdigest()[:8]
@@ -281,17 +285,6 @@ def _matches(pattern: Sequence[str], tokens: Sequence[str]) -> bool:
         if p != t and p != PLACEHOLDER:
             return False
     return True
-
-
-def _diff(pattern: Sequence[str], tokens: Sequence[str], limit: int) -> list[int] | None:
-    """Positions where pattern is static and differs from tokens; None when more than limit."""
-    out = []
-    for i, (p, t) in enumerate(zip(pattern, tokens)):
-        if p != t and p != PLACEHOLDER:
-            out.append(i)
-            if len(out) > limit:
-                return None
-    return out
 
 
 _WORD_RE = re.compile(r"[^\W\d_]+\d?")  # letters, perhaps one digit after them (eth0, ssh2): a word
@@ -385,115 +378,118 @@ class TemplateLearner:
     def __init__(self, store: TemplateStore, config: LearnerConfig | None = None) -> None:
         self.store = store
         self.config = config or LearnerConfig()
-        self._cache: dict[tuple[str, str], Bucket] = {}  # per-container copy of the buckets read last
-        # answers given for each bucket's keys at its cached version: valid while that version is current
-        self._answers: dict[tuple[str, str], dict[tuple[str, str, str | None], tuple[str, str]]] = {}
+        # per container, each bucket as read or written last and the answers given at that version (valid
+        # while it is the stored version)
+        self._cache: dict[tuple[str, str], tuple[Bucket, dict[Key, Row]]] = {}
 
     def templates_of_roots(self) -> dict[str, str]:
         """Root fingerprint -> its pattern's template, over the buckets this learner read or wrote last."""
-        return {p.root: p.template for state in self._cache.values() for p in state.patterns}
+        return {p.root: p.template for state, _ in self._cache.values() for p in state.patterns}
 
     def resolve_rows(self, scope: str, rows: Sequence[Row]) -> list[Row]:
         """Each row with its fingerprint resolved (an alias or a learned pattern's root) and its template the
         pattern's; rows that are not learned (traces, very long templates) come back as they are. A store
         that fails leaves the batch on the masked fingerprints (logged), never loses it."""
         fps = list(map(_FP, rows))
+        by_bucket: dict[str, dict[str, Key]] = {}
         # one row per fingerprint: a fingerprint is the hash of its template, exception and frames
-        first = dict(zip(fps, rows))
-        learnable = {_KEY(row): bucket_of(row[1], row[2]) for row in first.values()
-                     if row[1] and not row[3] and row[1].count(" ") < MAX_TOKENS}  # a trace is keyed by its frames too
-        if not learnable:
+        for fp, row in dict(zip(fps, rows)).items():
+            n = row[1].count(" ")
+            if row[1] and not row[3] and n < MAX_TOKENS:  # a trace is keyed by its frames too
+                by_bucket.setdefault(_bucket(n + 1, row[2]), {})[fp] = _KEY(row)
+        if not by_bucket:
             return list(rows)
         try:
-            resolved = self._resolve_batch(scope, learnable)
+            resolved = self._resolve_batch(scope, by_bucket)
         except Exception as exc:  # noqa: BLE001 - the masked fingerprint is the fallback
             log.warning("template store unavailable, keeping masked fingerprints", extra={"error": type(exc).__name__})
             return list(rows)
-        new = {key[0]: (hit[0], hit[1], key[2], ()) for key, hit in resolved.items()}
-        return list(map(new.get, fps, rows))  # a row not learned comes back as it is
+        return list(map(resolved.get, fps, rows))  # a row not learned comes back as it is
 
-    def _resolve_batch(self, scope: str, learnable: dict[tuple[str, str, str | None], str]
-                       ) -> dict[tuple[str, str, str | None], tuple[str, str]]:
-        names = list(dict.fromkeys(learnable.values()))
-        stored = self.store.load(scope, names)
-        by_bucket: dict[str, list[tuple[str, str, str | None]]] = {}
-        for key, b in learnable.items():
-            by_bucket.setdefault(b, []).append(key)
-        out: dict[tuple[str, str, str | None], tuple[str, str]] = {}
-        for b in names:
-            state = self._state(scope, b, stored.get(b))
-            known = self._answers.get((scope, b), {}) if self._cache.get((scope, b)) is state else {}
-            mine = by_bucket[b]
-            if known and all(map(known.__contains__, mine)):  # nothing new here since this version: as before
-                out.update(zip(mine, map(known.__getitem__, mine)))
+    def _resolve_batch(self, scope: str, by_bucket: dict[str, dict[str, Key]]) -> dict[str, Row]:
+        """Fingerprint -> resolved row, for the keys of each bucket (by fingerprint)."""
+        stored = self.store.load(scope, list(by_bucket))
+        out: dict[str, Row] = {}
+        for b, mine in by_bucket.items():
+            state, known = self._state(scope, b, stored.get(b))
+            keys = mine.values()
+            if all(map(known.__contains__, keys)):  # nothing new here since this version: as before
+                out.update(zip(mine, map(known.__getitem__, keys)))
                 continue
             for _ in range(_WRITE_ATTEMPTS):
-                work = state.copy() if any(k not in known for k in by_bucket[b]) else state
-                answers, changed, absorbed = self._apply(work, by_bucket[b], known)
-                if not changed:
+                answers, work, absorbed = self._apply(state, keys, known)
+                if work is state:  # nothing learned
                     break
                 text = work.to_json()
                 if len(text.encode("utf-8")) > _MAX_ITEM_BYTES:
                     work = state
-                    answers = self._apply(state, by_bucket[b], known, learn=False)[0]
+                    answers = self._apply(state, keys, known, learn=False)[0]
                     break
                 if self.store.save(scope, b, state.version, text):
                     work.version = state.version + 1
-                    known = {}
                     for old, new in absorbed:
                         self.store.add_alias(scope, old, new)
                     break
-                state = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
-                known = {}
+                state, known = self._state(scope, b, self.store.load(scope, [b]).get(b))  # lost the race: read again
             else:
                 work = state
-                answers = self._apply(state, by_bucket[b], {}, learn=False)[0]
-            if self._cache.get((scope, b)) is not work:
-                self._cache[(scope, b)] = work
-                known = {}
-            if len(known) + len(answers) > _ANSWERS_MAX:
-                known = {}
-            known.update(answers)
-            self._answers[(scope, b)] = known
-            out.update(answers)
+                answers = self._apply(state, keys, {}, learn=False)[0]
+            entry = self._cache.get((scope, b))
+            if entry is None or entry[0] is not work or len(entry[1]) + len(answers) > _ANSWERS_MAX:
+                entry = self._cache[(scope, b)] = (work, {})
+            entry[1].update(answers)
+            out.update(zip(mine, map(answers.__getitem__, keys)))
         return out
 
-    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> Bucket:
-        """The bucket as stored: the cached copy while its version is current, else parsed anew."""
-        cached = self._cache.get((scope, bucket))
-        if stored is None:
-            return cached if cached is not None and cached.version == 0 else Bucket()
-        if cached is not None and cached.version == stored[0]:
-            return cached
-        return Bucket.from_json(stored[1], stored[0])
+    def _state(self, scope: str, bucket: str, stored: tuple[int, str] | None) -> tuple[Bucket, dict[Key, Row]]:
+        """The bucket as stored and the answers given at its version: the cached copy while its version is
+        current, else parsed anew."""
+        entry = self._cache.get((scope, bucket))
+        if entry is not None and entry[0].version == (stored[0] if stored else 0):
+            return entry
+        return (Bucket.from_json(stored[1], stored[0]) if stored else Bucket()), {}
 
-    def _apply(self, state: Bucket, keys: list[tuple[str, str, str | None]],
-               known: dict[tuple[str, str, str | None], tuple[str, str]], learn: bool = True
-               ) -> tuple[dict[tuple[str, str, str | None], tuple[str, str]], bool, list[tuple[str, str]]]:
-        """Resolve keys against state, learning into it first (in order), so that every line of a batch gets
-        what the batch taught: (answers, state changed, new aliases). ``known`` holds answers given at this
-        state's version; while nothing changes they stand, and a key in it is never learned again."""
-        answers: dict[tuple[str, str, str | None], tuple[str, str]] = {}
-        changed = False
+    def _apply(self, state: Bucket, keys: Iterable[Key], known: dict[Key, Row], learn: bool = True
+               ) -> tuple[dict[Key, Row], Bucket, list[tuple[str, str]]]:
+        """Resolve keys against state, learning first (in order), so that every line of a batch gets what the
+        batch taught: (answers, the bucket learned into: a copy of state, or state itself when nothing
+        changed, new aliases). ``known`` holds answers given at state's version; while nothing changes they
+        stand, and a key in it is never learned again."""
+        work = state
         absorbed: list[tuple[str, str]] = []
-        split = {key: tuple(key[1].split(" ")) for key in keys if key not in known}
-        if learn:
-            for key, tokens in split.items():
-                if not any(p.matches(tokens) for p in state.patterns):
-                    hit, gone = self._learn(state, tokens, key[0])
-                    changed |= hit is not None
-                    absorbed += gone
+        hits: dict[Key, Pattern | None] = {}  # the first pattern each new key matched, or was learned into
+        changed = merged = False  # merged: a pattern generalised, so earlier answers may have moved
         for key in keys:
-            if not changed and key in known:
+            if key in known:
+                continue
+            tokens = tuple(key[1].split(" "))
+            hit = next((p for p in work.patterns if p.matches(tokens)), None)
+            if hit is None and learn:
+                if work is state:
+                    work = state.copy()  # patterns are never changed in place: the cached state stays as read
+                n = len(work.patterns)
+                hit, gone = self._learn(work, tokens, key[0])
+                changed |= hit is not None
+                merged |= hit is not None and len(work.patterns) <= n  # else appended, the last pattern
+                absorbed += gone
+            hits[key] = hit
+        if not changed:
+            work = state  # no room to learn
+        answers: dict[Key, Row] = {}
+        for key in keys:
+            if work is state and key in known:
                 answers[key] = known[key]
                 continue
-            tokens = split.get(key) or tuple(key[1].split(" "))
-            hit = next((p for p in state.patterns if p.matches(tokens)), None)
+            if merged or key not in hits:  # a pattern before its match may now match it
+                tokens = tuple(key[1].split(" "))
+                hit = next((p for p in work.patterns if p.matches(tokens)), None)
+            else:  # only patterns after it were added: its first match stands
+                hit = hits[key]
             if hit is None:
-                answers[key] = (_resolve(state.aliases, key[0]), key[1])
+                answers[key] = (_resolve(work.aliases, key[0]), key[1], key[2], ())
             else:
-                answers[key] = (_resolve(state.aliases, hit.root), hit.template)
-        return answers, changed, absorbed
+                answers[key] = (_resolve(work.aliases, hit.root), hit.template, key[2], ())
+        return answers, work, absorbed
 
     def _learn(self, state: Bucket, tokens: tuple[str, ...], fp: str) -> tuple[Pattern | None, list[tuple[str, str]]]:
         """The pattern tokens now belong to (a generalised one or a new one), and the aliases that made."""
@@ -502,11 +498,12 @@ class TemplateLearner:
         best_gen: tuple[str, ...] = ()
         best_cover: list[int] = []
         limit = cfg.max_diff + cfg.max_kind
+        least = len(tokens) - limit
         for i, p in enumerate(state.patterns):
-            if sum(map(eq, p.tokens, tokens)) + p.wild < len(tokens) - limit:
+            if sum(map(eq, p.tokens, tokens)) + p.wild < least:
                 continue  # equal or wild in too few positions
-            d = _diff(p.tokens, tokens, limit)
-            if not d:
+            d = [k for k, a, t in zip(count(), p.tokens, tokens) if a != t and a != PLACEHOLDER]  # static, differing
+            if not d or len(d) > limit:
                 continue
             words = _needing_evidence(p.tokens, tokens, d, cfg.prefix)
             if words is None or len(words) > cfg.max_diff or len(d) - len(words) > cfg.max_kind:
