@@ -394,9 +394,12 @@ class Session:
     def drive(self, execution: Execution, *, click: bool, prompt: bool = False) -> None:
         """Poll until the execution ends, seeding the thread and clicking Resolve when it waits."""
         while not self.poll(execution):
-            if not execution.seeded and self.waiting(execution):
+            # One reading per turn: read twice, the wait could begin between the reads, and Resolve would be
+            # clicked before the discussion was added (the report then has no thread; seen on a loaded machine).
+            waiting = self.waiting(execution)
+            if waiting and not execution.seeded:
                 self.seed_thread(execution)  # discussed whether or not anyone clicks: a draft keeps it too
-            if click and not execution.clicked and self.waiting(execution):
+            if waiting and click and not execution.clicked:
                 if prompt:
                     try:
                         input("  Resolve the incident now? Press Enter to click Resolve… ")
