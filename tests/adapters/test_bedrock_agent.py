@@ -68,12 +68,24 @@ def analyst(c, **kwargs) -> BedrockAgentAnalyst:
     return BedrockAgentAnalyst(c, "AGENT1234", "ALIAS5678", knowledge_prefix="knowledge", **kwargs)
 
 
+def sent_params(c) -> dict:
+    """The InvokeAgent parameters the client sends, filled in when it sends them."""
+    seen: dict = {}
+    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
+                           lambda params, **_: seen.update(params))
+    return seen
+
+
+def incident_data(text: str) -> dict:
+    """The JSON inside the prompt's (last) <incident_data> block."""
+    opening = text.rindex("<incident_data>") + len("<incident_data>")
+    return json.loads(text[opening:text.index("</incident_data>")])
+
+
 def test_request_carries_incident_session_and_quotes_log_text_as_data(runtime):
     # GIVEN a log line that tries to instruct the model and to ping the whole channel
     c, stubber = runtime
-    seen = {}
-    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
-                           lambda params, **_: seen.update(params))
+    seen = sent_params(c)
     expect_invoke(stubber, [chunk(ANSWER)], sessionId="inc-20240501-7f3a")
     # WHEN the agent is asked to analyse it
     analyst(c).analyze(incident(), CLASSIFICATION)
@@ -162,9 +174,7 @@ def test_budget_records_limits_and_estimates(runtime):
 
 def test_huge_log_message_is_trimmed_to_the_input_budget(runtime):
     c, stubber = runtime
-    seen = {}
-    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
-                           lambda params, **_: seen.update(params))
+    seen = sent_params(c)
     expect_invoke(stubber, [chunk("{}")])
     analyst(c, max_input_tokens=1500).analyze(incident(message="x" * 200_000, frames=["at f()"] * 500),
                                                CLASSIFICATION)
@@ -280,36 +290,28 @@ def test_agent_is_given_the_same_knowledge_query_as_the_retrieve_path(runtime):
     from opsloop.retrieval.query import build_query
 
     c, stubber = runtime
-    seen = {}
-    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
-                           lambda params, **_: seen.update(params))
+    seen = sent_params(c)
     expect_invoke(stubber, [chunk(ANSWER)])
     inc = incident()
     # WHEN the agent is asked to analyse it
     analyst(c).analyze(inc, CLASSIFICATION)
     # THEN the data block carries build_query's text, and the instructions tell the agent to search with it
     text = seen["inputText"]
-    opening = text.rindex("<incident_data>")
-    data = json.loads(text[opening + len("<incident_data>"):text.index("</incident_data>")])
     query = build_query(inc).text
-    assert query and data["knowledge_search_query"] == query
-    assert "knowledge_search_query" in text[:opening]
+    assert query and incident_data(text)["knowledge_search_query"] == query
+    assert "knowledge_search_query" in text[:text.rindex("<incident_data>")]
 
 
 def test_agent_searches_for_an_alarm_by_its_name_and_description(runtime):
     c, stubber = runtime
-    seen = {}
-    c.meta.events.register("provide-client-params.bedrock-agent-runtime.InvokeAgent",
-                           lambda params, **_: seen.update(params))
+    seen = sent_params(c)
     expect_invoke(stubber, [chunk(ANSWER)])
     alarm = incident(kind="alarm", level="ALARM", source="alarm/orders-db-connections", exception=None,
                      service="orders-db-connections", template="CloudWatch alarm orders-db-connections is in ALARM",
                      message="CloudWatch alarm orders-db-connections is in ALARM: Threshold Crossed",
                      description="Connections near max_connections on orders-db")
     analyst(c).analyze(alarm, CLASSIFICATION)
-    text = seen["inputText"]
-    data = json.loads(text[text.rindex("<incident_data>") + len("<incident_data>"):text.index("</incident_data>")])
-    assert data["knowledge_search_query"] == ("CloudWatch alarm orders-db-connections is in ALARM "
+    assert incident_data(seen["inputText"])["knowledge_search_query"] == ("CloudWatch alarm orders-db-connections is in ALARM "
                                               "Connections near max_connections on orders-db")
 
 
