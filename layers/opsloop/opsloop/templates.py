@@ -457,22 +457,17 @@ class TemplateLearner:
         stand, and a key in it is never learned again."""
         work = state
         absorbed: list[tuple[str, str]] = []
-        hits: dict[Key, Pattern | None] = {}  # the first pattern each new key matched, or was learned into
-        changed = merged = False  # merged: a pattern generalised, so earlier answers may have moved
+        changed = False
         for key in keys:
-            if key in known:
+            if key in known or not learn:
                 continue
             tokens = tuple(key[1].split(" "))
-            hit = next((p for p in work.patterns if p.matches(tokens)), None)
-            if hit is None and learn:
+            if not any(p.matches(tokens) for p in work.patterns):
                 if work is state:
                     work = state.copy()  # patterns are never changed in place: the cached state stays as read
-                n = len(work.patterns)
                 hit, gone = self._learn(work, tokens, key[0])
                 changed |= hit is not None
-                merged |= hit is not None and len(work.patterns) <= n  # else appended, the last pattern
                 absorbed += gone
-            hits[key] = hit
         if not changed:
             work = state  # no room to learn
         answers: dict[Key, Row] = {}
@@ -480,11 +475,8 @@ class TemplateLearner:
             if work is state and key in known:
                 answers[key] = known[key]
                 continue
-            if merged or key not in hits:  # a pattern before its match may now match it
-                tokens = tuple(key[1].split(" "))
-                hit = next((p for p in work.patterns if p.matches(tokens)), None)
-            else:  # only patterns after it were added: its first match stands
-                hit = hits[key]
+            tokens = tuple(key[1].split(" "))
+            hit = next((p for p in work.patterns if p.matches(tokens)), None)
             if hit is None:
                 answers[key] = (_resolve(work.aliases, key[0]), key[1], key[2], ())
             else:
